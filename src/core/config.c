@@ -1,0 +1,518 @@
+#include "core/config.h"
+
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/alloc.h"
+#include "core/strutil.h"
+
+enum var_type {
+	T_STR,      /* any value; presence is what counts */
+	T_NONBLANK, /* must contain non-whitespace; trimmed */
+	T_LABEL,    /* DD_ENV grammar */
+	T_U16,
+	T_U64,
+	T_FLAG,     /* 1/true/yes/on or 0/false/no/off */
+	T_CHOICE,   /* index into choices, stored as int */
+	T_URL,      /* http:// or https://, no whitespace; trailing / dropped */
+	T_PATH,     /* absolute path */
+	T_HOSTADDR, /* an IPv4/IPv6 literal to bind to */
+};
+
+#define ALL_SERVERS (DD_MODE_CP | DD_MODE_AGENT)
+#define EVERY (DD_MODE_CP | DD_MODE_AGENT | DD_MODE_SESSIOND |             \
+	       DD_MODE_RUNTIME | DD_MODE_DEV | DD_MODE_CLIENT)
+
+struct var {
+	const char *name;
+	enum var_type type;
+	const char *def;     /* NULL = no default */
+	uint64_t min, max;   /* numeric bounds */
+	unsigned modes;      /* modes that read it */
+	unsigned required;   /* modes that refuse to start without it */
+	bool secret;
+	size_t offset;
+	const char *const *choices;
+	const char *help;
+};
+
+static const char *const owner_kinds[] = {"user", "org", "repo", NULL};
+static const char *const log_levels[] = {"debug", "info", "warn", "error", NULL};
+static const char *const log_formats[] = {"logfmt", "json", NULL};
+
+#define OFF(f) offsetof(dd_config, f)
+#define MS_DAY (24ull * 3600 * 1000)
+
+static const struct var vars[] = {
+	{"DD_ENV", T_LABEL, NULL, 0, 0, ALL_SERVERS, ALL_SERVERS, false,
+	 OFF(env), NULL, "environment label: production, staging, dev, pr-N, ..."},
+	{"DD_OWNER", T_NONBLANK, NULL, 0, 0, ALL_SERVERS, ALL_SERVERS, false,
+	 OFF(owner), NULL, "fleet owner: GitHub user, org, or owner/repo"},
+	{"DD_OWNER_ID", T_U64, NULL, 1, UINT64_MAX, ALL_SERVERS, ALL_SERVERS,
+	 false, OFF(owner_id), NULL, "numeric GitHub id of the owner"},
+	{"DD_OWNER_KIND", T_CHOICE, NULL, 0, 0, ALL_SERVERS, ALL_SERVERS, false,
+	 OFF(owner_kind), owner_kinds, "user, org or repo"},
+	{"DD_VM_NAME", T_NONBLANK, NULL, 0, 0, ALL_SERVERS, 0, false,
+	 OFF(vm_name), NULL, "name of this VM (default: /etc/hostname)"},
+	{"DD_DEV", T_FLAG, "0", 0, 0, EVERY, 0, false, OFF(dev), NULL,
+	 "explicit development mode: accepts simulated quotes, dev sign-in"},
+	{"DD_BIND_ADDR", T_HOSTADDR, "0.0.0.0", 0, 0, ALL_SERVERS, 0, false,
+	 OFF(bind_addr), NULL, "address the HTTP listeners bind to"},
+	{"DD_PORT", T_U16, "8080", 0, 65535, ALL_SERVERS, 0, false, OFF(port),
+	 NULL, "main HTTP port (0: any free port)"},
+	{"DD_API_PORT", T_U16, "8081", 0, 65535, DD_MODE_AGENT, 0, false,
+	 OFF(api_port), NULL, "agent API listener port (0: any free port)"},
+	{"DD_HOSTNAME", T_NONBLANK, NULL, 0, 0, ALL_SERVERS, 0, false,
+	 OFF(hostname), NULL, "public hostname of this process"},
+	{"DD_CF_DOMAIN", T_NONBLANK, NULL, 0, 0, ALL_SERVERS, 0, false,
+	 OFF(cf_domain), NULL, "apex domain of the fleet"},
+	{"DD_CP_URL", T_URL, NULL, 0, 0, DD_MODE_AGENT, DD_MODE_AGENT, false,
+	 OFF(cp_url), NULL, "control plane base URL"},
+	{"EE_SOCKET_PATH", T_PATH, "/var/lib/easyenclave/agent.sock", 0, 0,
+	 DD_MODE_CP | DD_MODE_AGENT | DD_MODE_RUNTIME, 0, false,
+	 OFF(ee_socket), NULL, "EasyEnclave unix socket"},
+	{"EE_TOKEN", T_STR, NULL, 0, 0,
+	 DD_MODE_CP | DD_MODE_AGENT | DD_MODE_RUNTIME, 0, true, OFF(ee_token),
+	 NULL, "EasyEnclave seal token sent with every socket request"},
+	{"DD_CA_FILE", T_PATH, NULL, 0, 0, EVERY, 0, false, OFF(ca_file), NULL,
+	 "extra CA bundle for outbound TLS (tests); verification stays on"},
+	{"DD_LOG_LEVEL", T_CHOICE, "info", 0, 0, EVERY, 0, false,
+	 OFF(log_level), log_levels, "debug, info, warn or error"},
+	{"DD_LOG_FORMAT", T_CHOICE, "logfmt", 0, 0, EVERY, 0, false,
+	 OFF(log_format), log_formats, "logfmt or json"},
+	{"DD_HTTP_CLIENT_TIMEOUT_MS", T_U64, "10000", 100, MS_DAY, EVERY, 0,
+	 false, OFF(outbound_timeout_ms), NULL, "total time for one outbound call"},
+	{"DD_HTTP_CLIENT_MAX_RESPONSE", T_U64, "8388608", 1024, 1ull << 30,
+	 EVERY, 0, false, OFF(outbound_max_response), NULL,
+	 "largest outbound response body accepted, bytes"},
+	{"DD_HTTP_MAX_HEAD_BYTES", T_U64, "16384", 1024, 1 << 20, ALL_SERVERS, 0,
+	 false, OFF(http.max_head_bytes), NULL, "request line + headers -> 431"},
+	{"DD_HTTP_MAX_HEADERS", T_U64, "64", 8, 1000, ALL_SERVERS, 0, false,
+	 OFF(http.max_headers), NULL, "header count -> 431"},
+	{"DD_HTTP_MAX_BODY", T_U64, "1048576", 1024, 1ull << 30, ALL_SERVERS, 0,
+	 false, OFF(http.max_body), NULL, "request body cap once authenticated"},
+	{"DD_HTTP_MAX_BODY_UNAUTH", T_U64, "65536", 256, 1ull << 30, ALL_SERVERS,
+	 0, false, OFF(http.max_body_unauth), NULL,
+	 "request body cap before authentication"},
+	{"DD_HTTP_HEAD_TIMEOUT_MS", T_U64, "10000", 100, MS_DAY, ALL_SERVERS, 0,
+	 false, OFF(http.head_timeout_ms), NULL, "time to send headers -> 408"},
+	{"DD_HTTP_BODY_TIMEOUT_MS", T_U64, "30000", 100, MS_DAY, ALL_SERVERS, 0,
+	 false, OFF(http.body_timeout_ms), NULL, "time to send the body -> 408"},
+	{"DD_HTTP_IDLE_TIMEOUT_MS", T_U64, "60000", 100, MS_DAY, ALL_SERVERS, 0,
+	 false, OFF(http.idle_timeout_ms), NULL, "keep-alive idle time"},
+	{"DD_HTTP_WRITE_TIMEOUT_MS", T_U64, "30000", 100, MS_DAY, ALL_SERVERS, 0,
+	 false, OFF(http.write_timeout_ms), NULL,
+	 "a response that makes no progress for this long is dropped"},
+	{"DD_HTTP_MAX_CONNECTIONS", T_U64, "10000", 1, 1000000, ALL_SERVERS, 0,
+	 false, OFF(http.max_connections), NULL, "open connections per listener"},
+	{"DD_DRAIN_TIMEOUT_MS", T_U64, "10000", 0, MS_DAY, ALL_SERVERS, 0, false,
+	 OFF(http.drain_timeout_ms), NULL, "shutdown grace for in-flight requests"},
+	{"DD_WS_MAX_MESSAGE", T_U64, "1048576", 125, 1ull << 30, ALL_SERVERS, 0,
+	 false, OFF(http.ws_max_message), NULL, "largest WebSocket message"},
+};
+
+#define NVARS (sizeof vars / sizeof vars[0])
+
+const char *dd_config_getenv(void *ud, const char *name)
+{
+	(void)ud;
+	return getenv(name);
+}
+
+int dd_config_label_ok(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n > 40)
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		char c = s[i];
+		int ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+			 (i > 0 && c == '-');
+		if (!ok)
+			return 0;
+	}
+	return 1;
+}
+
+static int flag_value(const char *s, size_t n)
+{
+	static const char *const yes[] = {"1", "true", "yes", "on"};
+	static const char *const no[] = {"0", "false", "no", "off"};
+
+	for (size_t i = 0; i < 4; i++) {
+		if (dd_str_ieq(s, n, yes[i]))
+			return 1;
+		if (dd_str_ieq(s, n, no[i]))
+			return 0;
+	}
+	return -1;
+}
+
+static int has_space(const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r')
+			return 1;
+	}
+	return 0;
+}
+
+static int is_ip_literal(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n > 45)
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		char c = s[i];
+		if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') ||
+		      (c >= 'A' && c <= 'F') || c == '.' || c == ':'))
+			return 0;
+	}
+	return 1;
+}
+
+static dd_err_t store_str(dd_config *cfg, const struct var *v, const char *s,
+			  size_t n)
+{
+	char **slot = (char **)((char *)cfg + v->offset);
+	char *copy = dd_strndup(s, n);
+
+	if (copy == NULL)
+		return DD_ERR_NOMEM;
+	*slot = copy;
+	return DD_OK;
+}
+
+/* Reports one bad value; the whole load fails after every var is seen. */
+static void complain(dd_buf *errors, const struct var *v, const char *why)
+{
+	if (errors != NULL)
+		dd_buf_appendf(errors, "%s: %s\n", v->name, why);
+}
+
+static dd_err_t set_number(dd_config *cfg, const struct var *v, const char *s,
+			   size_t n, dd_buf *errors)
+{
+	uint64_t x;
+	char why[96];
+
+	if (dd_parse_u64n(s, n, v->min, v->max, &x) != DD_OK) {
+		snprintf(why, sizeof why, "must be an integer in [%llu, %llu]",
+			 (unsigned long long)v->min, (unsigned long long)v->max);
+		complain(errors, v, why);
+		return DD_ERR_CONFIG;
+	}
+	if (v->type == T_U16)
+		*(uint16_t *)((char *)cfg + v->offset) = (uint16_t)x;
+	else
+		*(uint64_t *)((char *)cfg + v->offset) = x;
+	return DD_OK;
+}
+
+static dd_err_t set_choice(dd_config *cfg, const struct var *v, const char *s,
+			   size_t n, dd_buf *errors)
+{
+	for (int i = 0; v->choices[i] != NULL; i++) {
+		if (strlen(v->choices[i]) == n && memcmp(v->choices[i], s, n) == 0) {
+			*(int *)((char *)cfg + v->offset) = i;
+			return DD_OK;
+		}
+	}
+	if (errors != NULL) {
+		dd_buf_appendf(errors, "%s: must be one of", v->name);
+		for (int i = 0; v->choices[i] != NULL; i++)
+			dd_buf_appendf(errors, " %s", v->choices[i]);
+		dd_buf_append_str(errors, "\n");
+	}
+	return DD_ERR_CONFIG;
+}
+
+static dd_err_t set_text(dd_config *cfg, const struct var *v, const char *s,
+			 size_t n, dd_buf *errors)
+{
+	char tmp[64];
+
+	switch (v->type) {
+	case T_LABEL:
+		if (n >= sizeof tmp)
+			goto bad_label;
+		memcpy(tmp, s, n);
+		tmp[n] = '\0';
+		if (!dd_config_label_ok(tmp))
+			goto bad_label;
+		break;
+	case T_URL:
+		if ((n < 8 || memcmp(s, "https://", 8) != 0) &&
+		    (n < 7 || memcmp(s, "http://", 7) != 0)) {
+			complain(errors, v, "must be an http:// or https:// URL");
+			return DD_ERR_CONFIG;
+		}
+		if (has_space(s, n)) {
+			complain(errors, v, "must not contain whitespace");
+			return DD_ERR_CONFIG;
+		}
+		while (n > 0 && s[n - 1] == '/')
+			n--;
+		break;
+	case T_PATH:
+		if (s[0] != '/' || memchr(s, '\0', n) != NULL) {
+			complain(errors, v, "must be an absolute path");
+			return DD_ERR_CONFIG;
+		}
+		break;
+	case T_HOSTADDR:
+		if (n >= sizeof tmp)
+			goto bad_addr;
+		memcpy(tmp, s, n);
+		tmp[n] = '\0';
+		if (!is_ip_literal(tmp))
+			goto bad_addr;
+		break;
+	default:
+		break;
+	}
+	return store_str(cfg, v, s, n);
+bad_label:
+	complain(errors, v, "must be 1-40 characters of [a-z0-9-], "
+			    "starting with a letter or digit");
+	return DD_ERR_CONFIG;
+bad_addr:
+	complain(errors, v, "must be an IPv4 or IPv6 address literal");
+	return DD_ERR_CONFIG;
+}
+
+/* Applies one raw value; trimming rules depend on the type. */
+static dd_err_t set_var(dd_config *cfg, const struct var *v, const char *raw,
+			dd_buf *errors)
+{
+	const char *s = raw;
+	size_t n = strlen(raw);
+	int f;
+
+	if (v->type != T_STR)
+		dd_str_trim(&s, &n);
+	if (n == 0 && v->type != T_STR) {
+		complain(errors, v, "must not be blank");
+		return DD_ERR_CONFIG;
+	}
+	switch (v->type) {
+	case T_U16:
+	case T_U64:
+		return set_number(cfg, v, s, n, errors);
+	case T_FLAG:
+		f = flag_value(s, n);
+		if (f < 0) {
+			complain(errors, v, "must be one of 1 true yes on 0 false no off");
+			return DD_ERR_CONFIG;
+		}
+		*(int *)((char *)cfg + v->offset) = f;
+		return DD_OK;
+	case T_CHOICE:
+		return set_choice(cfg, v, s, n, errors);
+	default:
+		return set_text(cfg, v, s, n, errors);
+	}
+}
+
+static dd_err_t default_vm_name(dd_config *cfg)
+{
+	char line[256] = "";
+	FILE *f = fopen("/etc/hostname", "re");
+	const char *s = line;
+	size_t n;
+
+	if (f != NULL) {
+		if (fgets(line, sizeof line, f) == NULL)
+			line[0] = '\0';
+		fclose(f);
+	}
+	n = strlen(line);
+	dd_str_trim(&s, &n);
+	if (n == 0) {
+		s = "unknown";
+		n = strlen(s);
+	}
+	cfg->vm_name = dd_strndup(s, n);
+	return cfg->vm_name ? DD_OK : DD_ERR_NOMEM;
+}
+
+/* Rules that span several variables. */
+static void check_cross(const dd_config *cfg, dd_buf *errors, int *bad)
+{
+	if (cfg->owner != NULL && (cfg->mode & ALL_SERVERS)) {
+		int has_slash = strchr(cfg->owner, '/') != NULL;
+		if (cfg->owner_kind == DD_OWNER_REPO && !has_slash) {
+			dd_buf_append_str(errors, "DD_OWNER: kind repo needs owner/repo\n");
+			*bad = 1;
+		} else if (cfg->owner_kind != DD_OWNER_REPO && has_slash) {
+			dd_buf_append_str(errors, "DD_OWNER: kinds user and org take a "
+						  "name without '/'\n");
+			*bad = 1;
+		}
+	}
+	if (cfg->mode == DD_MODE_AGENT && cfg->port != 0 &&
+	    cfg->port == cfg->api_port) {
+		dd_buf_append_str(errors, "DD_API_PORT: must differ from DD_PORT\n");
+		*bad = 1;
+	}
+	if (cfg->http.max_body_unauth > cfg->http.max_body) {
+		dd_buf_append_str(errors, "DD_HTTP_MAX_BODY_UNAUTH: must not exceed "
+					  "DD_HTTP_MAX_BODY\n");
+		*bad = 1;
+	}
+}
+
+dd_err_t dd_config_load(dd_mode mode, dd_config_get_fn get, void *ud,
+			dd_config **out, dd_buf *errors)
+{
+	dd_config *cfg = NULL;
+	dd_err_t rc = DD_OK;
+	int bad = 0;
+
+	*out = NULL;
+	cfg = dd_calloc(1, sizeof *cfg);
+	if (cfg == NULL)
+		return DD_ERR_NOMEM;
+	cfg->mode = mode;
+	for (size_t i = 0; i < NVARS; i++) {
+		const struct var *v = &vars[i];
+		const char *raw;
+
+		if (!(v->modes & mode))
+			continue;
+		raw = get(ud, v->name);
+		if (raw == NULL || (v->type != T_STR && raw[0] == '\0'))
+			raw = NULL;
+		if (raw == NULL && (v->required & mode)) {
+			complain(errors, v, "required but not set");
+			bad = 1;
+			continue;
+		}
+		if (raw == NULL)
+			raw = v->def;
+		if (raw == NULL)
+			continue;
+		rc = set_var(cfg, v, raw, errors);
+		if (rc == DD_ERR_NOMEM)
+			goto out;
+		if (rc)
+			bad = 1;
+		rc = DD_OK;
+	}
+	if ((mode & ALL_SERVERS) && cfg->vm_name == NULL) {
+		rc = default_vm_name(cfg);
+		if (rc)
+			goto out;
+	}
+	if (!bad)
+		check_cross(cfg, errors, &bad);
+	if (bad) {
+		rc = DD_ERR_CONFIG;
+		goto out;
+	}
+	*out = cfg;
+	cfg = NULL; /* transferred */
+out:
+	dd_config_free(cfg);
+	return rc;
+}
+
+void dd_config_free(dd_config *cfg)
+{
+	if (cfg == NULL)
+		return;
+	for (size_t i = 0; i < NVARS; i++) {
+		const struct var *v = &vars[i];
+		char **slot;
+
+		if (v->type == T_U16 || v->type == T_U64 || v->type == T_FLAG ||
+		    v->type == T_CHOICE)
+			continue;
+		slot = (char **)((char *)cfg + v->offset);
+		if (*slot != NULL)
+			dd_freezero(*slot, strlen(*slot));
+	}
+	dd_free(cfg);
+}
+
+static const struct {
+	const char *name;
+	dd_mode mode;
+} mode_names[] = {
+	{"cp", DD_MODE_CP},           {"management", DD_MODE_CP},
+	{"agent", DD_MODE_AGENT},     {"sessiond", DD_MODE_SESSIOND},
+	{"runtime", DD_MODE_RUNTIME}, {"dev", DD_MODE_DEV},
+	{"client", DD_MODE_CLIENT},
+};
+
+dd_err_t dd_mode_parse(const char *s, dd_mode *out)
+{
+	for (size_t i = 0; i < sizeof mode_names / sizeof mode_names[0]; i++) {
+		if (strcmp(s, mode_names[i].name) == 0) {
+			*out = mode_names[i].mode;
+			return DD_OK;
+		}
+	}
+	return DD_ERR_INVALID;
+}
+
+const char *dd_mode_name(dd_mode mode)
+{
+	for (size_t i = 0; i < sizeof mode_names / sizeof mode_names[0]; i++) {
+		if (mode_names[i].mode == mode)
+			return mode_names[i].name;
+	}
+	return "unknown";
+}
+
+const char *dd_owner_kind_name(dd_owner_kind kind)
+{
+	return (unsigned)kind < 3 ? owner_kinds[kind] : "unknown";
+}
+
+static void describe_value(const struct var *v, const dd_config *cfg, FILE *f)
+{
+	const char *p = (const char *)cfg + v->offset;
+
+	switch (v->type) {
+	case T_U16:
+		fprintf(f, "%u", (unsigned)*(const uint16_t *)(const void *)p);
+		break;
+	case T_U64:
+		fprintf(f, "%llu", (unsigned long long)*(const uint64_t *)(const void *)p);
+		break;
+	case T_FLAG:
+		fputs(*(const int *)(const void *)p ? "true" : "false", f);
+		break;
+	case T_CHOICE:
+		fputs(v->choices[*(const int *)(const void *)p], f);
+		break;
+	default: {
+		const char *s = *(char *const *)(const void *)p;
+		fputs(s == NULL ? "(unset)" : v->secret ? "(set)" : s, f);
+	}
+	}
+}
+
+void dd_config_describe(dd_mode mode, const dd_config *cfg, FILE *f)
+{
+	for (size_t i = 0; i < NVARS; i++) {
+		const struct var *v = &vars[i];
+
+		if (!(v->modes & mode))
+			continue;
+		fprintf(f, "  %-28s %s", v->name, v->help);
+		if (v->required & mode)
+			fputs(" [required]", f);
+		else if (v->def != NULL)
+			fprintf(f, " [default: %s]", v->def);
+		if (cfg != NULL) {
+			fputs(" = ", f);
+			describe_value(v, cfg, f);
+		}
+		fputc('\n', f);
+	}
+}

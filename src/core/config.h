@@ -1,0 +1,106 @@
+/*
+ * config.h: the process configuration, read once from the environment.
+ *
+ * One table in config.c (R10) lists every variable: name, type, default,
+ * bounds, the modes that read it, the modes that require it, and whether it
+ * is secret. dd_config_load() walks the table for a mode, validates every
+ * value, and reports *every* problem by name at once. The result is
+ * immutable for the life of the process; it is the only process-wide state
+ * besides the log settings. Secrets are never printed (dd_config_describe
+ * shows "(set)").
+ */
+#ifndef DD_CORE_CONFIG_H
+#define DD_CORE_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "core/buf.h"
+#include "core/err.h"
+
+typedef enum {
+	DD_MODE_CP = 1u << 0,
+	DD_MODE_AGENT = 1u << 1,
+	DD_MODE_SESSIOND = 1u << 2,
+	DD_MODE_RUNTIME = 1u << 3,
+	DD_MODE_DEV = 1u << 4,
+	DD_MODE_CLIENT = 1u << 5,
+} dd_mode;
+
+typedef enum {
+	DD_OWNER_USER = 0,
+	DD_OWNER_ORG,
+	DD_OWNER_REPO,
+} dd_owner_kind;
+
+/* HTTP server limits; shared by every listener of the process. */
+typedef struct dd_http_limits {
+	uint64_t max_head_bytes;    /* request line + headers -> 431 */
+	uint64_t max_headers;       /* header count -> 431 */
+	uint64_t max_body;          /* default body cap after auth -> 413 */
+	uint64_t max_body_unauth;   /* body cap before auth -> 413 */
+	uint64_t head_timeout_ms;   /* first byte to end of headers -> 408 */
+	uint64_t body_timeout_ms;   /* end of headers to end of body -> 408 */
+	uint64_t idle_timeout_ms;   /* keep-alive wait between requests */
+	uint64_t write_timeout_ms;  /* a response that cannot drain */
+	uint64_t max_connections;   /* accepted beyond this are closed */
+	uint64_t drain_timeout_ms;  /* shutdown grace for in-flight work */
+	uint64_t ws_max_message;    /* WebSocket message cap -> 1009 */
+} dd_http_limits;
+
+typedef struct dd_config {
+	dd_mode mode;
+	int dev;                /* explicit development mode (DD_DEV) */
+	char *env;              /* DD_ENV label */
+	char *vm_name;          /* DD_VM_NAME or /etc/hostname or "unknown" */
+	char *owner;            /* DD_OWNER */
+	uint64_t owner_id;      /* DD_OWNER_ID, non-zero */
+	int owner_kind;         /* a dd_owner_kind value */
+	char *ee_token;         /* EE_TOKEN, secret, may be NULL */
+	char *ee_socket;        /* EE_SOCKET_PATH */
+	char *bind_addr;        /* DD_BIND_ADDR */
+	uint16_t port;          /* DD_PORT */
+	uint16_t api_port;      /* DD_API_PORT (agent API listener) */
+	char *hostname;         /* DD_HOSTNAME, may be NULL */
+	char *cf_domain;        /* DD_CF_DOMAIN, may be NULL */
+	char *cp_url;           /* DD_CP_URL (agent) */
+	char *ca_file;          /* DD_CA_FILE: extra trust anchors, may be NULL */
+	int log_level;          /* DD_LOG_LEVEL, a dd_log_level value */
+	int log_format;         /* DD_LOG_FORMAT, a dd_log_format value */
+	uint64_t outbound_timeout_ms; /* DD_HTTP_CLIENT_TIMEOUT_MS */
+	uint64_t outbound_max_response; /* DD_HTTP_CLIENT_MAX_RESPONSE */
+	dd_http_limits http;
+} dd_config;
+
+/* Looks a variable up; returns NULL when unset. */
+typedef const char *(*dd_config_get_fn)(void *ud, const char *name);
+
+/* The process environment as a getter (ud unused). */
+const char *dd_config_getenv(void *ud, const char *name);
+
+/*
+ * Builds the configuration for one mode. On DD_ERR_CONFIG, errors holds
+ * one line per problem ("DD_PORT: must be an integer in [1, 65535]");
+ * *out is NULL. On DD_OK, *out is owned by the caller: dd_config_free().
+ */
+dd_err_t dd_config_load(dd_mode mode, dd_config_get_fn get, void *ud,
+			dd_config **out, dd_buf *errors);
+void dd_config_free(dd_config *cfg);
+
+/* Parses a mode name ("cp", "management", "agent", ...). */
+dd_err_t dd_mode_parse(const char *s, dd_mode *out);
+const char *dd_mode_name(dd_mode mode);
+const char *dd_owner_kind_name(dd_owner_kind kind);
+
+/*
+ * Writes the variables a mode reads: name, default, whether required,
+ * and a description; with cfg, also the effective value (secrets shown
+ * as "(set)"). Used by --help and the boot log.
+ */
+void dd_config_describe(dd_mode mode, const dd_config *cfg, FILE *out);
+
+/* Validates a DD_ENV-style label: 1-40 chars, [a-z0-9][a-z0-9-]*. */
+int dd_config_label_ok(const char *s);
+
+#endif

@@ -1,0 +1,70 @@
+#include "cp/cp.h"
+
+#include <jansson.h>
+
+#include "core/log.h"
+#include "net/http.h"
+#include "net/service.h"
+
+struct cp {
+	const dd_config *cfg;
+	uint64_t started_ms;
+	uv_loop_t *loop;
+};
+
+/* GET /health: public liveness and identity; grows with later issues. */
+static void handle_health(dd_http_req *req, void *ud)
+{
+	struct cp *cp = ud;
+	const dd_config *cfg = cp->cfg;
+	json_t *body;
+
+	body = json_pack("{s:b, s:s, s:s, s:s, s:s, s:s, s:s, s:b, s:I}",
+			 "ok", 1, "service", "cp", "env", cfg->env,
+			 "hostname", cfg->hostname ? cfg->hostname : cfg->vm_name,
+			 "vm_name", cfg->vm_name, "build", DD_BUILD_SHA,
+			 "version", DD_VERSION, "dev", cfg->dev,
+			 "uptime_secs",
+			 (json_int_t)((uv_now(cp->loop) - cp->started_ms) / 1000));
+	if (body == NULL) {
+		dd_http_respond_err(req, DD_ERR_NOMEM, NULL);
+		return;
+	}
+	dd_http_respond_json(req, 200, body);
+	json_decref(body);
+}
+
+dd_err_t dd_cp_run(const dd_config *cfg)
+{
+	dd_service *svc = NULL;
+	dd_http_server *srv;
+	struct cp cp = {.cfg = cfg};
+	dd_http_route health = {
+		.methods = DD_M_GET, .pattern = "/health",
+		.handler = handle_health, .ud = &cp,
+	};
+	dd_err_t rc;
+
+	rc = dd_service_new(cfg, "cp", &svc);
+	if (rc)
+		return rc;
+	cp.loop = dd_service_loop(svc);
+	cp.started_ms = uv_now(cp.loop);
+	rc = dd_service_server(svc, "main", &srv);
+	if (rc == DD_OK)
+		rc = dd_http_server_route(srv, &health);
+	if (rc == DD_OK)
+		rc = dd_service_listen(svc, "main", cfg->bind_addr, cfg->port);
+	if (rc) {
+		dd_log_err(rc, "starting the CP listener on %s:%u", cfg->bind_addr,
+			   (unsigned)cfg->port);
+		goto out;
+	}
+	dd_log_info("cp listening on http://%s:%u env=%s", cfg->bind_addr,
+		    (unsigned)dd_http_server_port(srv), cfg->env);
+	dd_service_ready(svc);
+	rc = dd_service_run(svc);
+out:
+	dd_service_free(svc);
+	return rc;
+}

@@ -1,0 +1,403 @@
+#include "dev/dev.h"
+
+#include <signal.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <jansson.h>
+#include <uv.h>
+
+#include "core/alloc.h"
+#include "core/buf.h"
+#include "core/json.h"
+#include "core/log.h"
+#include "core/strutil.h"
+
+#define MAX_CHILDREN 4
+#define READY_TIMEOUT_MS 20000
+#define STOP_GRACE_MS 15000
+
+extern char **environ;
+
+struct child {
+	struct fleet *fleet;
+	const char *role;     /* "cp", "agent" */
+	const char *name;     /* label in messages */
+	uv_process_t proc;
+	uv_pipe_t ready;      /* fd 3 in the child */
+	dd_buf ready_line;
+	bool running;
+	bool is_ready;
+	json_t *ports;        /* from the readiness line */
+	int64_t exit_status;
+	int term_signal;
+};
+
+struct fleet {
+	uv_loop_t *loop;
+	uv_signal_t sigint, sigterm;
+	uv_timer_t timer;     /* readiness deadline, then the stop grace */
+	struct child kids[MAX_CHILDREN];
+	size_t nkids;
+	size_t started;       /* next child to start */
+	bool stopping;
+	int exit_code;
+	const char *bind;
+	uint64_t port_base;
+	char self[4096];
+	char cp_url[128];
+};
+
+static void start_next(struct fleet *f);
+static void stop_all(struct fleet *f, int code);
+
+void dd_dev_usage(FILE *out)
+{
+	fputs("\nflags:\n"
+	      "  --port-base N   CP on N, agent on N+10 (main) and N+11 (API);\n"
+	      "                  0 picks free ports [default: 8080]\n"
+	      "  --bind ADDR     loopback address to listen on [default: 127.0.0.1]\n",
+	      out);
+}
+
+static uint16_t port_of(const struct child *c, const char *label)
+{
+	json_t *p = c->ports ? json_object_get(c->ports, label) : NULL;
+
+	return json_is_integer(p) ? (uint16_t)json_integer_value(p) : 0;
+}
+
+static void on_handle_closed(uv_handle_t *h)
+{
+	(void)h;
+}
+
+static void maybe_finish(struct fleet *f)
+{
+	for (size_t i = 0; i < f->started; i++) {
+		if (f->kids[i].running)
+			return;
+	}
+	if (!uv_is_closing((uv_handle_t *)&f->timer))
+		uv_close((uv_handle_t *)&f->timer, on_handle_closed);
+	if (!uv_is_closing((uv_handle_t *)&f->sigint)) {
+		uv_close((uv_handle_t *)&f->sigint, on_handle_closed);
+		uv_close((uv_handle_t *)&f->sigterm, on_handle_closed);
+	}
+}
+
+static void on_child_exit(uv_process_t *p, int64_t status, int sig)
+{
+	struct child *c = p->data;
+	struct fleet *f = c->fleet;
+
+	c->running = false;
+	c->exit_status = status;
+	c->term_signal = sig;
+	uv_close((uv_handle_t *)p, on_handle_closed);
+	if (!f->stopping) {
+		fprintf(stderr, "dev: %s exited unexpectedly (status %lld, signal %d);"
+				" stopping the fleet\n", c->name, (long long)status, sig);
+		stop_all(f, 1);
+	}
+	maybe_finish(f);
+}
+
+static void print_banner(struct fleet *f)
+{
+	const struct child *cp = &f->kids[0], *ag = &f->kids[1];
+
+	printf("\nDevOps Defender dev fleet is up (loopback only).\n\n"
+	       "  control plane  http://%s:%u/        health: http://%s:%u/health\n"
+	       "  agent %-8s http://%s:%u/        API:    http://%s:%u/health\n\n"
+	       "Press Ctrl-C to stop everything.\n\n",
+	       f->bind, port_of(cp, "main"), f->bind, port_of(cp, "main"),
+	       ag->name, f->bind, port_of(ag, "main"), f->bind, port_of(ag, "api"));
+	fflush(stdout);
+}
+
+static void on_ready_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
+{
+	static char scratch[4096];
+
+	(void)h;
+	(void)hint;
+	*buf = uv_buf_init(scratch, sizeof scratch);
+}
+
+static void child_ready(struct child *c)
+{
+	struct fleet *f = c->fleet;
+	json_t *v = NULL;
+	char why[160];
+
+	if (dd_json_parse(c->ready_line.data, c->ready_line.len, 4096, &v, why,
+			  sizeof why) != DD_OK ||
+	    !json_is_object(json_object_get(v, "ports"))) {
+		fprintf(stderr, "dev: %s sent a bad readiness line: %s\n", c->name, why);
+		json_decref(v);
+		stop_all(f, 1);
+		return;
+	}
+	c->ports = json_incref(json_object_get(v, "ports"));
+	json_decref(v);
+	c->is_ready = true;
+	uv_timer_stop(&f->timer);
+	if (c == &f->kids[0])
+		snprintf(f->cp_url, sizeof f->cp_url, "http://%s:%u", f->bind,
+			 port_of(c, "main"));
+	if (f->started < f->nkids)
+		start_next(f);
+	else
+		print_banner(f);
+}
+
+static void on_ready_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
+{
+	struct child *c = s->data;
+	const char *nl;
+
+	if (n < 0) {
+		uv_close((uv_handle_t *)s, on_handle_closed);
+		if (!c->is_ready && !c->fleet->stopping) {
+			fprintf(stderr, "dev: %s closed its readiness pipe\n", c->name);
+			stop_all(c->fleet, 1);
+		}
+		return;
+	}
+	if (c->is_ready || n == 0)
+		return;
+	if (dd_buf_append(&c->ready_line, buf->base, (size_t)n)) {
+		stop_all(c->fleet, 1);
+		return;
+	}
+	nl = memchr(c->ready_line.data, '\n', c->ready_line.len);
+	if (nl != NULL) {
+		c->ready_line.len = (size_t)(nl - (const char *)c->ready_line.data);
+		child_ready(c);
+	}
+}
+
+/* The parent's environment with the child's settings laid over it. */
+static char **child_env(const char *const *over, size_t nover)
+{
+	size_t n = 0, w = 0;
+	char **env;
+
+	while (environ[n] != NULL)
+		n++;
+	env = dd_calloc(n + nover + 1, sizeof *env);
+	if (env == NULL)
+		return NULL;
+	for (size_t i = 0; i < n; i++) {
+		const char *eq = strchr(environ[i], '=');
+		size_t klen = eq ? (size_t)(eq - environ[i]) : strlen(environ[i]);
+		bool replaced = false;
+
+		for (size_t j = 0; j < nover; j++) {
+			if (strncmp(over[j], environ[i], klen) == 0 &&
+			    over[j][klen] == '=')
+				replaced = true;
+		}
+		/* A stray DD_MODE would override the role we ask for. */
+		if (!replaced && strncmp(environ[i], "DD_MODE=", 8) != 0)
+			env[w++] = environ[i];
+	}
+	for (size_t j = 0; j < nover; j++)
+		env[w++] = (char *)(uintptr_t)over[j];
+	return env;
+}
+
+static dd_err_t spawn_child(struct fleet *f, struct child *c)
+{
+	char port[32], api[32], pid[32], vm[64], cpurl[160], bind[64];
+	const char *over[16];
+	size_t n = 0;
+	char *args[3] = {f->self, (char *)(uintptr_t)c->role, NULL};
+	uv_stdio_container_t stdio[4];
+	uv_process_options_t opt;
+	char **env;
+	uint64_t base = f->port_base;
+	int r;
+
+	snprintf(pid, sizeof pid, "DD_SUPERVISOR_PID=%d", (int)getpid());
+	snprintf(vm, sizeof vm, "DD_VM_NAME=%s", c->name);
+	snprintf(bind, sizeof bind, "DD_BIND_ADDR=%s", f->bind);
+	over[n++] = "DD_READY_FD=3";
+	over[n++] = "DD_DEV=1";
+	over[n++] = "DD_ENV=dev";
+	over[n++] = pid;
+	over[n++] = vm;
+	over[n++] = bind;
+	if (getenv("DD_OWNER") == NULL) {
+		over[n++] = "DD_OWNER=dev-owner";
+		over[n++] = "DD_OWNER_ID=1";
+		over[n++] = "DD_OWNER_KIND=user";
+	}
+	if (strcmp(c->role, "cp") == 0) {
+		snprintf(port, sizeof port, "DD_PORT=%llu", (unsigned long long)base);
+		over[n++] = port;
+	} else {
+		snprintf(port, sizeof port, "DD_PORT=%llu",
+			 (unsigned long long)(base ? base + 10 : 0));
+		snprintf(api, sizeof api, "DD_API_PORT=%llu",
+			 (unsigned long long)(base ? base + 11 : 0));
+		snprintf(cpurl, sizeof cpurl, "DD_CP_URL=%s", f->cp_url);
+		over[n++] = port;
+		over[n++] = api;
+		over[n++] = cpurl;
+	}
+	env = child_env(over, n);
+	if (env == NULL)
+		return DD_ERR_NOMEM;
+	uv_pipe_init(f->loop, &c->ready, 0);
+	c->ready.data = c;
+	stdio[0].flags = UV_INHERIT_FD;
+	stdio[0].data.fd = 0;
+	stdio[1].flags = UV_INHERIT_FD;
+	stdio[1].data.fd = 1;
+	stdio[2].flags = UV_INHERIT_FD;
+	stdio[2].data.fd = 2;
+	stdio[3].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
+	stdio[3].data.stream = (uv_stream_t *)&c->ready;
+	memset(&opt, 0, sizeof opt);
+	opt.file = f->self;
+	opt.args = args;
+	opt.env = env;
+	opt.exit_cb = on_child_exit;
+	opt.stdio = stdio;
+	opt.stdio_count = 4;
+	c->proc.data = c;
+	r = uv_spawn(f->loop, &c->proc, &opt);
+	dd_free(env);
+	if (r) {
+		uv_close((uv_handle_t *)&c->ready, on_handle_closed);
+		fprintf(stderr, "dev: cannot start %s: %s\n", c->name, uv_strerror(r));
+		return DD_ERR_IO;
+	}
+	c->running = true;
+	uv_read_start((uv_stream_t *)&c->ready, on_ready_alloc, on_ready_read);
+	return DD_OK;
+}
+
+static void on_ready_timeout(uv_timer_t *t)
+{
+	struct fleet *f = t->data;
+
+	fprintf(stderr, "dev: %s did not become ready within %d s\n",
+		f->kids[f->started - 1].name, READY_TIMEOUT_MS / 1000);
+	stop_all(f, 1);
+}
+
+static void start_next(struct fleet *f)
+{
+	struct child *c = &f->kids[f->started++];
+
+	if (spawn_child(f, c) != DD_OK) {
+		stop_all(f, 1);
+		return;
+	}
+	uv_timer_start(&f->timer, on_ready_timeout, READY_TIMEOUT_MS, 0);
+}
+
+static void on_stop_grace(uv_timer_t *t)
+{
+	struct fleet *f = t->data;
+
+	for (size_t i = 0; i < f->started; i++) {
+		if (f->kids[i].running) {
+			fprintf(stderr, "dev: %s ignored SIGTERM; killing it\n",
+				f->kids[i].name);
+			uv_process_kill(&f->kids[i].proc, SIGKILL);
+		}
+	}
+}
+
+static void stop_all(struct fleet *f, int code)
+{
+	if (f->stopping)
+		return;
+	f->stopping = true;
+	f->exit_code = code;
+	for (size_t i = 0; i < f->started; i++) {
+		if (f->kids[i].running)
+			uv_process_kill(&f->kids[i].proc, SIGTERM);
+	}
+	uv_timer_start(&f->timer, on_stop_grace, STOP_GRACE_MS, 0);
+	maybe_finish(f);
+}
+
+static void on_signal(uv_signal_t *s, int signum)
+{
+	struct fleet *f = s->data;
+
+	(void)signum;
+	fprintf(stderr, "\ndev: stopping the fleet...\n");
+	stop_all(f, 0);
+}
+
+static int parse_args(struct fleet *f, int argc, char **argv)
+{
+	for (int i = 0; i < argc; i++) {
+		if (strcmp(argv[i], "--port-base") == 0 && i + 1 < argc) {
+			if (dd_parse_u64(argv[++i], 0, 65524, &f->port_base) != DD_OK) {
+				fprintf(stderr, "dev: --port-base takes 0..65524\n");
+				return 2;
+			}
+		} else if (strcmp(argv[i], "--bind") == 0 && i + 1 < argc) {
+			f->bind = argv[++i];
+		} else {
+			fprintf(stderr, "dev: unknown argument '%s'\n", argv[i]);
+			dd_dev_usage(stderr);
+			return 2;
+		}
+	}
+	return 0;
+}
+
+int dd_dev_main(int argc, char **argv)
+{
+	struct fleet f;
+	uv_loop_t loop;
+	ssize_t n;
+	int rc;
+
+	memset(&f, 0, sizeof f);
+	f.bind = "127.0.0.1";
+	f.port_base = 8080;
+	rc = parse_args(&f, argc, argv);
+	if (rc)
+		return rc;
+	n = readlink("/proc/self/exe", f.self, sizeof f.self - 1);
+	if (n <= 0) {
+		fprintf(stderr, "devopsdefender: fatal: cannot find own binary\n");
+		return 1;
+	}
+	f.self[n] = '\0';
+	signal(SIGPIPE, SIG_IGN);
+	uv_loop_init(&loop);
+	f.loop = &loop;
+	f.kids[0] = (struct child){.fleet = &f, .role = "cp", .name = "cp"};
+	f.kids[1] = (struct child){.fleet = &f, .role = "agent", .name = "dev-agent-1"};
+	f.nkids = 2;
+	for (size_t i = 0; i < f.nkids; i++)
+		dd_buf_init(&f.kids[i].ready_line, 4096);
+	uv_timer_init(&loop, &f.timer);
+	f.timer.data = &f;
+	uv_signal_init(&loop, &f.sigint);
+	uv_signal_init(&loop, &f.sigterm);
+	f.sigint.data = f.sigterm.data = &f;
+	uv_signal_start(&f.sigint, on_signal, SIGINT);
+	uv_signal_start(&f.sigterm, on_signal, SIGTERM);
+	start_next(&f);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	for (size_t i = 0; i < f.nkids; i++) {
+		dd_buf_free(&f.kids[i].ready_line);
+		json_decref(f.kids[i].ports);
+	}
+	uv_loop_close(&loop);
+	fprintf(stderr, "dev: fleet stopped\n");
+	return f.exit_code;
+}
