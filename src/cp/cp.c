@@ -2,11 +2,12 @@
 
 #include <jansson.h>
 
+#include "core/alloc.h"
 #include "core/log.h"
 #include "net/http.h"
 #include "net/service.h"
 
-struct cp {
+struct dd_cp {
 	const dd_config *cfg;
 	uint64_t started_ms;
 	uv_loop_t *loop;
@@ -15,7 +16,7 @@ struct cp {
 /* GET /health: public liveness and identity; grows with later issues. */
 static void handle_health(dd_http_req *req, void *ud)
 {
-	struct cp *cp = ud;
+	dd_cp *cp = ud;
 	const dd_config *cfg = cp->cfg;
 	json_t *body;
 
@@ -34,25 +35,53 @@ static void handle_health(dd_http_req *req, void *ud)
 	json_decref(body);
 }
 
+dd_err_t dd_cp_new(const dd_config *cfg, uv_loop_t *loop, dd_cp **out)
+{
+	dd_cp *cp = dd_calloc(1, sizeof *cp);
+
+	*out = NULL;
+	if (cp == NULL)
+		return DD_ERR_NOMEM;
+	cp->cfg = cfg;
+	cp->loop = loop;
+	cp->started_ms = uv_now(loop);
+	*out = cp;
+	return DD_OK;
+}
+
+void dd_cp_free(dd_cp *cp)
+{
+	dd_free(cp);
+}
+
+dd_err_t dd_cp_mount(dd_cp *cp, dd_http_server *srv)
+{
+	const dd_http_route routes[] = {
+		{.methods = DD_M_GET, .pattern = "/health",
+		 .handler = handle_health, .ud = cp},
+	};
+	dd_err_t rc = DD_OK;
+
+	for (size_t i = 0; rc == DD_OK && i < sizeof routes / sizeof routes[0]; i++)
+		rc = dd_http_server_route(srv, &routes[i]);
+	return rc;
+}
+
 dd_err_t dd_cp_run(const dd_config *cfg)
 {
 	dd_service *svc = NULL;
 	dd_http_server *srv;
-	struct cp cp = {.cfg = cfg};
-	dd_http_route health = {
-		.methods = DD_M_GET, .pattern = "/health",
-		.handler = handle_health, .ud = &cp,
-	};
+	dd_cp *cp = NULL;
 	dd_err_t rc;
 
 	rc = dd_service_new(cfg, "cp", &svc);
 	if (rc)
 		return rc;
-	cp.loop = dd_service_loop(svc);
-	cp.started_ms = uv_now(cp.loop);
-	rc = dd_service_server(svc, "main", &srv);
+	rc = dd_cp_new(cfg, dd_service_loop(svc), &cp);
 	if (rc == DD_OK)
-		rc = dd_http_server_route(srv, &health);
+		rc = dd_service_server(svc, "main", &srv);
+	if (rc == DD_OK)
+		rc = dd_cp_mount(cp, srv);
 	if (rc == DD_OK)
 		rc = dd_service_listen(svc, "main", cfg->bind_addr, cfg->port);
 	if (rc) {
@@ -66,5 +95,6 @@ dd_err_t dd_cp_run(const dd_config *cfg)
 	rc = dd_service_run(svc);
 out:
 	dd_service_free(svc);
+	dd_cp_free(cp);
 	return rc;
 }

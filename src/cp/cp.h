@@ -5,8 +5,19 @@
 #ifndef DD_CP_CP_H
 #define DD_CP_CP_H
 
+#include <uv.h>
+
 #include "core/config.h"
 #include "core/err.h"
+#include "net/http.h"
+
+typedef struct dd_cp dd_cp;
+
+/* Caller frees with dd_cp_free() once the loop no longer runs its routes. */
+dd_err_t dd_cp_new(const dd_config *cfg, uv_loop_t *loop, dd_cp **out);
+void dd_cp_free(dd_cp *cp);
+/* Mounts every CP route on srv (tests mount them beside their own). */
+dd_err_t dd_cp_mount(dd_cp *cp, dd_http_server *srv);
 
 /* Runs until SIGINT/SIGTERM drains it. Returns DD_OK on a clean stop. */
 dd_err_t dd_cp_run(const dd_config *cfg);

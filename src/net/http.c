@@ -134,20 +134,32 @@ static void conn_drop_request(struct conn *c)
 	/* Otherwise the handler still holds it and frees it by finishing. */
 }
 
-void http_conn_close(struct conn *c)
+/*
+ * reset: drop what the kernel still holds for a peer that stopped reading
+ * (RST instead of a graceful close that could drain for minutes).
+ */
+static void conn_close(struct conn *c, bool reset)
 {
 	if (c->state == C_CLOSED)
 		return;
 	if (c->in_process) {
 		/* Parser callbacks still hold c->req: close on the way out. */
 		c->close_pending = true;
+		c->close_reset = c->close_reset || reset;
 		return;
 	}
 	conn_drop_request(c);
 	c->state = C_CLOSED;
 	conn_unlink(c);
-	uv_close((uv_handle_t *)c->tcp, on_tcp_closed);
+	if (!reset || c->shut_down ||
+	    uv_tcp_close_reset(c->tcp, (uv_close_cb)on_tcp_closed) != 0)
+		uv_close((uv_handle_t *)c->tcp, on_tcp_closed);
 	uv_close((uv_handle_t *)&c->timer, on_timer_closed);
+}
+
+void http_conn_close(struct conn *c)
+{
+	conn_close(c, false);
 }
 
 /* --- writing -------------------------------------------------------------- */
@@ -188,6 +200,7 @@ static void conn_after_flush(struct conn *c)
 		http_conn_close(c);
 		return;
 	}
+	c->shut_down = true;
 	c->state = C_LINGER;
 	c->deadline_ms = now_ms(c) + HTTP_LINGER_MS;
 	arm_timer(c);
@@ -292,7 +305,7 @@ static void on_timer(uv_timer_t *t)
 	if (c->write_deadline_ms != 0 && now >= c->write_deadline_ms) {
 		dd_log_at(DD_LOG_INFO, __func__, c->req ? c->req->rid : NULL,
 			  "peer=%s response stalled; closing", c->peer);
-		http_conn_close(c);
+		conn_close(c, true);
 		return;
 	}
 	if (c->deadline_ms == 0 || now < c->deadline_ms) {
@@ -490,6 +503,12 @@ static int on_header_field_complete(llhttp_t *p)
 
 	req->in_field = false;
 	req->cur_name_len = req->head.len - req->cur_name_off;
+	/* RFC 9112 5.1: whitespace before the colon must be refused. */
+	if (req->cur_name_len > 0) {
+		char last = (char)req->head.data[req->head.len - 1];
+		if (last == ' ' || last == '\t')
+			return trip(c, 400);
+	}
 	if (dd_buf_append_byte(&req->head, '\0'))
 		return trip(c, 431);
 	req->cur_val_off = req->head.len;
@@ -499,6 +518,17 @@ static int on_header_field_complete(llhttp_t *p)
 static int on_header_value(llhttp_t *p, const char *at, size_t len)
 {
 	struct conn *c = pconn(p);
+
+	/*
+	 * A value arrives in several pieces legitimately only when a read
+	 * ended inside it; any other second piece is obsolete line folding,
+	 * which llhttp 8.1 accepts and which hides headers from other
+	 * parsers.
+	 */
+	if (c->req->head.len > c->req->cur_val_off &&
+	    !(c->value_cut && at == c->exec_start))
+		return trip(c, 400);
+	c->value_cut = at + len == c->exec_end;
 
 	if (dd_buf_append(&c->req->head, at, len))
 		return trip(c, 431);
@@ -524,8 +554,14 @@ static int on_header_value_complete(llhttp_t *p)
 	h->name_len = req->cur_name_len;
 	h->val_off = req->cur_val_off;
 	h->val_len = req->head.len - req->cur_val_off;
-	/* A header value with a NUL byte is never legitimate. */
-	if (memchr(req->head.data + h->val_off, '\0', h->val_len) != NULL)
+	/*
+	 * NUL is never legitimate; CR or LF inside a value means obsolete
+	 * line folding, which hides headers from other parsers (RFC 9112
+	 * 5.2 lets a server refuse it).
+	 */
+	if (memchr(req->head.data + h->val_off, '\0', h->val_len) != NULL ||
+	    memchr(req->head.data + h->val_off, '\r', h->val_len) != NULL ||
+	    memchr(req->head.data + h->val_off, '\n', h->val_len) != NULL)
 		return trip(c, 400);
 	if (dd_buf_append_byte(&req->head, '\0'))
 		return trip(c, 431);
@@ -613,15 +649,11 @@ static int on_headers_complete(llhttp_t *p)
 	c->keep_alive = llhttp_should_keep_alive(p) && !c->srv->shutting_down;
 	if ((p->flags & F_TRANSFER_ENCODING) && (p->flags & F_CONTENT_LENGTH))
 		return trip(c, 400);
-	if (route_request(c)) {
-		if (body_expected(p)) {
-			/* Refused before reading the body: it cannot be skipped. */
-			c->keep_alive = false;
-			c->body_unread = true;
-			return HPE_USER;
-		}
-		return 0;
-	}
+	c->expecting_body = body_expected(p);
+	c->chunk_left = 0;
+	c->crlf_left = 0;
+	if (route_request(c))
+		return c->expecting_body ? HPE_USER : 0;
 	expect = dd_http_req_header(req, "Expect");
 	if (expect != NULL && body_expected(p) && p->http_minor == 1 &&
 	    dd_str_ieq(expect, strlen(expect), "100-continue")) {
@@ -634,6 +666,33 @@ static int on_headers_complete(llhttp_t *p)
 	return 0;
 }
 
+/*
+ * llhttp 8.1 skips the two bytes after chunk data without looking at
+ * them, so "3\r\nabcdef" would smuggle "def". Check them ourselves; they
+ * may straddle reads, so remember what is still unchecked.
+ */
+static int check_crlf(struct conn *c, const char *q, size_t avail)
+{
+	static const char crlf[] = "\r\n";
+	unsigned from = 2 - c->crlf_left;
+	unsigned n = c->crlf_left < avail ? c->crlf_left : (unsigned)avail;
+
+	for (unsigned i = 0; i < n; i++) {
+		if (q[i] != crlf[from + i])
+			return -1;
+	}
+	c->crlf_left -= n;
+	return 0;
+}
+
+static int on_chunk_header(llhttp_t *p)
+{
+	struct conn *c = pconn(p);
+
+	c->chunk_left = p->content_length;
+	return 0;
+}
+
 static int on_body(llhttp_t *p, const char *at, size_t len)
 {
 	struct conn *c = pconn(p);
@@ -641,6 +700,14 @@ static int on_body(llhttp_t *p, const char *at, size_t len)
 
 	if (rc)
 		return trip(c, rc == DD_ERR_TOO_LARGE ? 413 : 500);
+	if (p->flags & F_CHUNKED) {
+		c->chunk_left -= len < c->chunk_left ? len : c->chunk_left;
+		if (c->chunk_left == 0) {
+			c->crlf_left = 2;
+			if (check_crlf(c, at + len, (size_t)(c->exec_end - (at + len))))
+				return trip(c, 400);
+		}
+	}
 	return 0;
 }
 
@@ -650,6 +717,7 @@ static int on_message_complete(llhttp_t *p)
 
 	c->deadline_ms = 0;
 	c->state = C_HANDLER;
+	c->expecting_body = false;
 	/* Stop here: the next pipelined request waits for this response. */
 	return HPE_PAUSED;
 }
@@ -666,6 +734,7 @@ static void init_settings(llhttp_settings_t *s)
 	s->on_header_value_complete = on_header_value_complete;
 	s->on_headers_complete = on_headers_complete;
 	s->on_body = on_body;
+	s->on_chunk_header = on_chunk_header;
 	s->on_message_complete = on_message_complete;
 }
 
@@ -750,7 +819,6 @@ static void on_parse_error(struct conn *c, llhttp_errno_t err)
 		return; /* answered from on_headers_complete; body unread */
 	if (req != NULL && req->reject_status != 0) {
 		status = req->reject_status;
-		c->body_unread = status == 413;
 		http_reply_error(c, status, reject_code(status),
 				 reject_message(status));
 		return;
@@ -775,8 +843,19 @@ static bool dispatch(struct conn *c)
 static bool parse_some(struct conn *c)
 {
 	const char *data = (const char *)c->in.data;
-	llhttp_errno_t err = llhttp_execute(&c->parser, data, c->in.len);
+	llhttp_errno_t err;
 	size_t used = c->in.len;
+
+	if (c->crlf_left > 0 && check_crlf(c, data, c->in.len)) {
+		http_reply_error(c, 400, "BAD_REQUEST",
+				 "bad request: chunk data not followed by CRLF");
+		if (c->state != C_CLOSED && c->req != NULL && c->req->finished)
+			finish_request(c);
+		return false;
+	}
+	c->exec_start = data;
+	c->exec_end = data + c->in.len;
+	err = llhttp_execute(&c->parser, data, c->in.len);
 
 	if (err != HPE_OK)
 		used = (size_t)(llhttp_get_error_pos(&c->parser) - data);
@@ -814,7 +893,7 @@ static void conn_process(struct conn *c)
 	c->in_process = false;
 	if (c->close_pending) {
 		c->close_pending = false;
-		http_conn_close(c);
+		conn_close(c, c->close_reset);
 	}
 	if (c->state == C_CLOSED)
 		return;
@@ -1025,7 +1104,7 @@ static void on_drain_deadline(uv_timer_t *t)
 	dd_http_server *srv = t->data;
 
 	while (srv->conns != NULL)
-		http_conn_close(srv->conns);
+		conn_close(srv->conns, true);
 }
 
 void dd_http_server_shutdown(dd_http_server *srv, uint64_t deadline_ms,

@@ -90,8 +90,16 @@ struct conn {
 	bool close_after_write;
 	bool in_process;         /* conn_process is on the stack */
 	bool close_pending;      /* close asked for while in_process */
+	bool close_reset;        /* ... and whether as a reset */
 	bool upgraded;
+	bool shut_down;          /* uv_shutdown issued (no reset then) */
 	bool body_unread;        /* answered before the body was read */
+	bool expecting_body;     /* headers done, body not yet complete */
+	uint64_t chunk_left;     /* bytes left in the current chunk */
+	unsigned crlf_left;      /* chunk-ending CRLF bytes still to check */
+	const char *exec_start;  /* the bytes given to llhttp ... */
+	const char *exec_end;    /* ... and their end */
+	bool value_cut;          /* last header value piece hit exec_end */
 	struct conn *prev, *next;
 	char peer[48];
 };

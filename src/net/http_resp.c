@@ -211,6 +211,18 @@ static dd_err_t build_head(dd_http_req *req, dd_buf *h, int status,
 	return rc;
 }
 
+/*
+ * A reply sent before the request body is in cannot be followed by another
+ * request on this connection: the rest of the body is still on the wire.
+ */
+static void note_unread_body(struct conn *c)
+{
+	if (c != NULL && c->expecting_body) {
+		c->keep_alive = false;
+		c->body_unread = true;
+	}
+}
+
 /* Marks the request answered and lets the connection move on. */
 static void complete(dd_http_req *req)
 {
@@ -240,6 +252,7 @@ dd_err_t dd_http_respond(dd_http_req *req, int status, const char *ctype,
 		complete(req);
 		return DD_ERR_CLOSED;
 	}
+	note_unread_body(c);
 	/* No body for HEAD, 1xx, 204 and 304, but the length stays honest. */
 	if (status == 204 || status == 304)
 		len = 0;
@@ -352,6 +365,7 @@ dd_err_t dd_http_stream_begin(dd_http_req *req, int status, const char *ctype)
 		return DD_ERR_INVALID;
 	if (c == NULL)
 		return DD_ERR_CLOSED;
+	note_unread_body(c);
 	req->status = status;
 	req->streaming = true;
 	req->chunked = req->http_minor >= 1;

@@ -32,6 +32,9 @@ struct dd_service {
 	size_t draining;
 	struct hook hooks[8];
 	size_t nhooks;
+	struct hook drained[8];
+	size_t ndrained;
+	uv_timer_t hard_stop;
 	bool stopping;
 };
 
@@ -54,15 +57,26 @@ dd_err_t dd_service_new(const dd_config *cfg, const char *name,
 	uv_signal_init(&svc->loop, &svc->sigint);
 	uv_signal_init(&svc->loop, &svc->sigterm);
 	svc->sigint.data = svc->sigterm.data = svc;
+	uv_timer_init(&svc->loop, &svc->hard_stop);
+	svc->hard_stop.data = svc;
 	*out = svc;
 	return DD_OK;
 }
 
+struct walk {
+	const uv_handle_t *skip;
+	size_t active;
+};
+
 static void walk_close(uv_handle_t *h, void *ud)
 {
-	(void)ud;
-	if (!uv_is_closing(h))
-		uv_close(h, NULL);
+	struct walk *w = ud;
+
+	if (uv_is_closing(h))
+		return;
+	if (h != w->skip && uv_is_active(h) && uv_has_ref(h))
+		w->active++;
+	uv_close(h, NULL);
 }
 
 void dd_service_free(dd_service *svc)
@@ -70,7 +84,10 @@ void dd_service_free(dd_service *svc)
 	if (svc == NULL)
 		return;
 	/* Anything still open is closed so the loop can be torn down. */
-	uv_walk(&svc->loop, walk_close, NULL);
+	struct walk w = {(uv_handle_t *)&svc->hard_stop, 0};
+	uv_walk(&svc->loop, walk_close, &w);
+	if (w.active > 0 && svc->stopping)
+		dd_log_warn("closing %zu handles still active at exit", w.active);
 	uv_run(&svc->loop, UV_RUN_DEFAULT);
 	uv_loop_close(&svc->loop);
 	for (size_t i = 0; i < svc->nservers; i++)
@@ -123,6 +140,17 @@ dd_err_t dd_service_on_shutdown(dd_service *svc, void (*cb)(void *ud),
 	return DD_OK;
 }
 
+dd_err_t dd_service_on_drained(dd_service *svc, void (*cb)(void *ud),
+			       void *ud)
+{
+	if (svc->ndrained == sizeof svc->drained / sizeof svc->drained[0])
+		return DD_ERR_TOO_LARGE;
+	svc->drained[svc->ndrained].cb = cb;
+	svc->drained[svc->ndrained].ud = ud;
+	svc->ndrained++;
+	return DD_OK;
+}
+
 void dd_service_ready(dd_service *svc)
 {
 	const char *fdtext = getenv("DD_READY_FD");
@@ -152,13 +180,27 @@ void dd_service_ready(dd_service *svc)
 	unsetenv("DD_READY_FD");
 }
 
+static void on_hard_stop(uv_timer_t *t)
+{
+	dd_service *svc = t->data;
+
+	dd_log_warn("work still pending after drain; stopping the loop");
+	uv_stop(&svc->loop);
+}
+
 static void on_server_drained(dd_http_server *srv, void *ud)
 {
 	dd_service *svc = ud;
 
 	(void)srv;
-	if (--svc->draining == 0)
-		dd_log_info("all listeners drained");
+	if (--svc->draining > 0)
+		return;
+	dd_log_info("all listeners drained");
+	for (size_t i = 0; i < svc->ndrained; i++)
+		svc->drained[i].cb(svc->drained[i].ud);
+	/* Unreferenced: it only matters if something else keeps the loop up. */
+	uv_timer_start(&svc->hard_stop, on_hard_stop, 2000, 0);
+	uv_unref((uv_handle_t *)&svc->hard_stop);
 }
 
 void dd_service_stop(dd_service *svc)

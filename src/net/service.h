@@ -47,6 +47,15 @@ dd_err_t dd_service_listen(dd_service *svc, const char *label,
 dd_err_t dd_service_on_shutdown(dd_service *svc, void (*cb)(void *ud),
 				void *ud);
 
+/*
+ * Runs a hook once every server has drained (or its deadline passed):
+ * cancel whatever is still pending so the loop can empty. If handles
+ * remain active 2 s later, the loop is stopped anyway and they are
+ * closed (and logged) by dd_service_free.
+ */
+dd_err_t dd_service_on_drained(dd_service *svc, void (*cb)(void *ud),
+			       void *ud);
+
 /* Writes the readiness line (no-op without DD_READY_FD). */
 void dd_service_ready(dd_service *svc);
 

@@ -1,0 +1,67 @@
+# Familiar entry points over Meson. `make check` and `make dev` install the
+# Debian packages they need first, so a fresh Debian 12 machine needs
+# nothing else.
+
+BUILD      ?= build
+ASAN_BUILD ?= build-asan
+VG_BUILD   ?= build-vg
+FUZZ_BUILD ?= build-fuzz
+FUZZ_SECONDS ?= 60
+MESON_ASAN = -Dbuildtype=debug -Dtorture=true -Db_sanitize=address,undefined -Db_lundef=false \
+	     -Dc_args=-fno-sanitize-recover=all -Dc_link_args=-fno-sanitize-recover=all
+
+.PHONY: all build deps check unit e2e valgrind dev bench fuzz clean
+
+all: build
+
+deps:
+	@scripts/install-deps
+
+$(BUILD)/build.ninja:
+	meson setup $(BUILD) -Dbuildtype=release
+
+build: $(BUILD)/build.ninja
+	ninja -C $(BUILD)
+
+$(ASAN_BUILD)/build.ninja:
+	meson setup $(ASAN_BUILD) $(MESON_ASAN)
+
+# Everything: banned-function check, unit tests and end-to-end tests,
+# all under AddressSanitizer + UndefinedBehaviorSanitizer.
+check: deps $(ASAN_BUILD)/build.ninja
+	scripts/check-banned
+	ninja -C $(ASAN_BUILD)
+	scripts/run-tests $(ASAN_BUILD)
+
+unit: $(ASAN_BUILD)/build.ninja
+	ninja -C $(ASAN_BUILD)
+	scripts/run-tests $(ASAN_BUILD) --unit-only
+
+e2e: $(ASAN_BUILD)/build.ninja
+	ninja -C $(ASAN_BUILD)
+	scripts/run-tests $(ASAN_BUILD) --e2e-only
+
+$(VG_BUILD)/build.ninja:
+	meson setup $(VG_BUILD) -Dbuildtype=debug
+
+valgrind: deps $(VG_BUILD)/build.ninja
+	ninja -C $(VG_BUILD)
+	scripts/run-tests $(VG_BUILD) --unit-only --valgrind
+
+# The whole fleet on loopback; Ctrl-C stops it.
+dev: deps build
+	$(BUILD)/src/devopsdefender dev
+
+bench: deps build
+	bench/run $(BUILD)
+
+$(FUZZ_BUILD)/build.ninja:
+	CC=clang meson setup $(FUZZ_BUILD) -Dbuildtype=debug -Dfuzzing=true \
+		-Db_sanitize=address,undefined -Db_lundef=false
+
+fuzz: deps $(FUZZ_BUILD)/build.ninja
+	ninja -C $(FUZZ_BUILD)
+	fuzz/run $(FUZZ_BUILD) $(FUZZ_SECONDS)
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD) $(VG_BUILD) $(FUZZ_BUILD)

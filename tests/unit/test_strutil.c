@@ -1,0 +1,100 @@
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "core/err.h"
+#include "core/strutil.h"
+
+static void parse_u64_is_strict(void **state)
+{
+	uint64_t v = 0;
+
+	(void)state;
+	assert_int_equal(dd_parse_u64("0", 0, 10, &v), DD_OK);
+	assert_int_equal(dd_parse_u64("18446744073709551615", 0, UINT64_MAX, &v), DD_OK);
+	assert_true(v == UINT64_MAX);
+	assert_int_equal(dd_parse_u64("18446744073709551616", 0, UINT64_MAX, &v), DD_ERR_RANGE);
+	assert_int_equal(dd_parse_u64("123456789012345678901", 0, UINT64_MAX, &v), DD_ERR_RANGE);
+	assert_int_equal(dd_parse_u64("", 0, 10, &v), DD_ERR_INVALID);
+	assert_int_equal(dd_parse_u64("-1", 0, 10, &v), DD_ERR_INVALID);
+	assert_int_equal(dd_parse_u64("+1", 0, 10, &v), DD_ERR_INVALID);
+	assert_int_equal(dd_parse_u64(" 1", 0, 10, &v), DD_ERR_INVALID);
+	assert_int_equal(dd_parse_u64("1 ", 0, 10, &v), DD_ERR_INVALID);
+	assert_int_equal(dd_parse_u64("0x10", 0, 100, &v), DD_ERR_INVALID);
+	assert_int_equal(dd_parse_u64("11", 0, 10, &v), DD_ERR_RANGE);
+	assert_int_equal(dd_parse_u64("4", 5, 10, &v), DD_ERR_RANGE);
+	assert_int_equal(dd_parse_u64n("12abc", 2, 0, 100, &v), DD_OK);
+	assert_true(v == 12);
+}
+
+static void hex_round_trip(void **state)
+{
+	const uint8_t in[] = {0x00, 0xab, 0xff, 0x10};
+	uint8_t out[4];
+	char hex[9];
+
+	(void)state;
+	dd_hex_encode(in, sizeof in, hex);
+	assert_string_equal(hex, "00abff10");
+	assert_int_equal(dd_hex_decode("00ABff10", 8, out, 4), DD_OK);
+	assert_memory_equal(in, out, 4);
+	assert_int_equal(dd_hex_decode("00abff1", 7, out, 4), DD_ERR_INVALID);
+	assert_int_equal(dd_hex_decode("00abff1g", 8, out, 4), DD_ERR_INVALID);
+}
+
+static void random_hex_differs(void **state)
+{
+	char a[33], b[33];
+
+	(void)state;
+	assert_int_equal(dd_random_hex(a, 16), DD_OK);
+	assert_int_equal(dd_random_hex(b, 16), DD_OK);
+	assert_int_equal(strlen(a), 32);
+	assert_string_not_equal(a, b);
+	assert_int_equal(dd_random_hex(a, 65), DD_ERR_RANGE);
+}
+
+static void trim_and_ieq(void **state)
+{
+	const char *s = "  \tvalue \n";
+	size_t n = strlen(s);
+
+	(void)state;
+	dd_str_trim(&s, &n);
+	assert_int_equal(n, 5);
+	assert_memory_equal(s, "value", 5);
+	s = "   ";
+	n = 3;
+	dd_str_trim(&s, &n);
+	assert_int_equal(n, 0);
+	assert_true(dd_str_ieq("Content-Length", 14, "content-length"));
+	assert_false(dd_str_ieq("Content-Lengt", 13, "content-length"));
+}
+
+static void errors_have_names_and_text(void **state)
+{
+	(void)state;
+	for (int e = 0; e < DD_ERR__COUNT; e++) {
+		assert_non_null(dd_strerror((dd_err_t)e));
+		assert_non_null(dd_errname((dd_err_t)e));
+	}
+	assert_string_equal(dd_strerror(DD_ERR_TOO_LARGE), "size limit exceeded");
+	assert_string_equal(dd_strerror((dd_err_t)999), "unknown error");
+	assert_string_equal(dd_errname(DD_ERR_TIMEOUT), "timeout");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(parse_u64_is_strict),
+		cmocka_unit_test(hex_round_trip),
+		cmocka_unit_test(random_hex_differs),
+		cmocka_unit_test(trim_and_ieq),
+		cmocka_unit_test(errors_have_names_and_text),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
