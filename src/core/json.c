@@ -83,22 +83,32 @@ dd_err_t dd_json_get_bool(const json_t *obj, const char *key, int *out)
 	return DD_OK;
 }
 
+struct dump {
+	dd_buf *b;
+	dd_err_t rc;
+};
+
 static int dump_cb(const char *chunk, size_t size, void *ud)
 {
-	return dd_buf_append(ud, chunk, size) == DD_OK ? 0 : -1;
+	struct dump *d = ud;
+
+	d->rc = dd_buf_append(d->b, chunk, size);
+	return d->rc == DD_OK ? 0 : -1;
 }
 
 dd_err_t dd_json_append(dd_buf *b, const json_t *v)
 {
+	struct dump d = {b, DD_OK};
 	size_t before = b->len;
 
-	if (json_dump_callback(v, dump_cb, b,
+	if (json_dump_callback(v, dump_cb, &d,
 			       JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(15)) != 0) {
 		/* Leave the buffer as it was, not half-written. */
 		b->len = before;
 		if (b->data != NULL)
 			b->data[before] = '\0';
-		return DD_ERR_TOO_LARGE;
+		/* jansson itself fails only on allocation or bad UTF-8 keys. */
+		return d.rc != DD_OK ? d.rc : DD_ERR_NOMEM;
 	}
 	return DD_OK;
 }

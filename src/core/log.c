@@ -191,3 +191,16 @@ void dd_log_fields(dd_log_level level, const char *msg, const char *rid,
 	}
 	emit(&l);
 }
+
+void dd_log_err_at(dd_err_t rc, const char *func, const char *fmt, ...)
+{
+	char msg[2048];
+	va_list ap;
+
+	if (!dd_log_enabled(DD_LOG_ERROR))
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	dd_log_at(DD_LOG_ERROR, func, NULL, "%s: %s", msg, dd_strerror(rc));
+}

@@ -53,8 +53,8 @@ void dd_log_fields(dd_log_level level, const char *msg, const char *rid,
 #define dd_log_warn(...) dd_log_at(DD_LOG_WARN, __func__, NULL, __VA_ARGS__)
 #define dd_log_error(...) dd_log_at(DD_LOG_ERROR, __func__, NULL, __VA_ARGS__)
 /* Logs at the decision point with the error text appended (R13). */
-#define dd_log_err(rc, fmt, ...)                                             \
-	dd_log_at(DD_LOG_ERROR, __func__, NULL, fmt ": %s", ##__VA_ARGS__,  \
-		  dd_strerror(rc))
+void dd_log_err_at(dd_err_t rc, const char *func, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+#define dd_log_err(rc, ...) dd_log_err_at(rc, __func__, __VA_ARGS__)
 
 #endif

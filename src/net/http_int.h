@@ -73,7 +73,8 @@ struct dd_http_req {
 
 struct conn {
 	dd_http_server *srv;
-	uv_tcp_t *tcp;           /* separate so an upgrade can hand it over */
+	uv_stream_t *stream;     /* separate so an upgrade can hand it over */
+	bool is_tcp;             /* else a unix socket or an adopted fd */
 	uv_timer_t timer;
 	llhttp_t parser;
 	enum conn_state state;
@@ -106,7 +107,11 @@ struct conn {
 
 struct dd_http_server {
 	uv_loop_t *loop;
-	uv_tcp_t listener;
+	union {
+		uv_tcp_t tcp;
+		uv_pipe_t pipe;
+	} listener;
+	bool listener_is_tcp;
 	bool listening;
 	bool shutting_down;
 	dd_http_limits lim;
@@ -144,9 +149,27 @@ static inline uv_buf_t http_cbuf(const void *p, size_t n)
 	return uv_buf_init(u.m, (unsigned)n);
 }
 
-/* http.c: lifecycle hooks used by the response side. */
+/* Storage for any stream type a connection may use. */
+union http_stream {
+	uv_tcp_t tcp;
+	uv_pipe_t pipe;
+};
+
+static inline uint64_t http_now(const struct conn *c)
+{
+	return uv_now(c->srv->loop);
+}
+
+/* http_conn.c: connection lifecycle. */
+dd_http_req *http_req_new(struct conn *c);
 void http_conn_request_done(struct conn *c);
 void http_conn_close(struct conn *c);
+void http_conn_close_ex(struct conn *c, bool reset);
+void http_conn_unlink(struct conn *c);
+void http_conn_resume_reading(struct conn *c);
+void http_conn_pause_reading(struct conn *c);
+void http_conn_arm_timer(struct conn *c);
+size_t http_conn_in_cap(const struct conn *c);
 dd_err_t http_conn_write(struct conn *c, const uv_buf_t *bufs,
 			 unsigned nbufs);
 void http_req_free(dd_http_req *req);
@@ -154,6 +177,13 @@ void http_req_free(dd_http_req *req);
 uv_stream_t *http_conn_detach(struct conn *c);
 
 void http_access_log(const dd_http_req *req);
+
+/* http.c */
+void http_server_check_done(dd_http_server *srv);
+
+/* http_parse.c */
+void http_parse_settings(llhttp_settings_t *s);
+int http_check_crlf(struct conn *c, const char *q, size_t avail);
 
 /* http_resp.c: the server's own error replies. */
 void http_reply_error(struct conn *c, int status, const char *code,

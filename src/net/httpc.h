@@ -153,4 +153,29 @@ void dd_httpc_free(dd_httpc *c);
 const char *dd_httpc_result_header(const dd_httpc_result *res,
 				   const char *name);
 
+/*
+ * Socket-free helpers (httpc_msg.c), public for tests, fuzzing and
+ * callers that want to validate configured values early.
+ */
+
+/* An HTTP token of 1..32 characters. INVALID otherwise. */
+dd_err_t dd_httpc_check_method(const char *m);
+/* "Name: value": token name, no CR/LF, under 8 KiB. INVALID otherwise. */
+dd_err_t dd_httpc_check_header(const char *h);
+/* Absolute http:// or https:// URL, no spaces or controls, < 8 KiB. */
+dd_err_t dd_httpc_check_url(const char *url);
+/* CONFIG unless path is a readable regular file. */
+dd_err_t dd_httpc_check_ca_file(const char *path);
+
+/*
+ * Adds one raw response header line (CRLF included or not) to a store of
+ * "name\0value\0" pairs. A status line ("HTTP/...") empties the store;
+ * lines without a colon, folded lines and lines holding NULs are
+ * ignored. TOO_LARGE when the store's cap would be passed (the store is
+ * then unchanged).
+ */
+dd_err_t dd_httpc_hdr_add(dd_buf *store, const char *line, size_t n);
+/* First value stored under name (case-insensitive), or NULL. */
+const char *dd_httpc_hdr_get(const dd_buf *store, const char *name);
+
 #endif
