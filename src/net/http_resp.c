@@ -460,7 +460,7 @@ dd_err_t dd_http_upgrade(dd_http_req *req, const char *extra_headers,
 		return rc;
 	}
 	b = uv_buf_init((char *)head.data, (unsigned)head.len);
-	n = uv_try_write((uv_stream_t *)c->tcp, &b, 1);
+	n = uv_try_write(c->stream, &b, 1);
 	if (n != (int)head.len) {
 		/* A fresh socket takes a few hundred bytes; anything else is dead. */
 		dd_buf_free(&head);
