@@ -1,10 +1,13 @@
 #include "agent/agent.h"
 
+#include <string.h>
+
 #include <jansson.h>
 
 #include "core/log.h"
 #include "net/http.h"
 #include "net/service.h"
+#include "net/static.h"
 
 struct agent {
 	const dd_config *cfg;
@@ -46,6 +49,8 @@ static dd_err_t add_listener(dd_service *svc, struct agent *a,
 	rc = dd_service_server(svc, label, &srv);
 	if (rc == DD_OK)
 		rc = dd_http_server_route(srv, &health);
+	if (rc == DD_OK && strcmp(label, "main") == 0)
+		rc = dd_static_mount(srv, "/static");
 	if (rc == DD_OK)
 		rc = dd_service_listen(svc, label, a->cfg->bind_addr, port);
 	if (rc) {

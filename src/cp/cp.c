@@ -6,6 +6,7 @@
 #include "core/log.h"
 #include "net/http.h"
 #include "net/service.h"
+#include "net/static.h"
 
 struct dd_cp {
 	const dd_config *cfg;
@@ -64,6 +65,8 @@ dd_err_t dd_cp_mount(dd_cp *cp, dd_http_server *srv)
 
 	for (size_t i = 0; rc == DD_OK && i < sizeof routes / sizeof routes[0]; i++)
 		rc = dd_http_server_route(srv, &routes[i]);
+	if (rc == DD_OK)
+		rc = dd_static_mount(srv, "/static");
 	return rc;
 }
 

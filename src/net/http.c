@@ -165,21 +165,28 @@ void dd_http_server_free(dd_http_server *srv)
 dd_err_t dd_http_server_route(dd_http_server *srv, const dd_http_route *route)
 {
 	dd_http_route *copy, **grown;
+	size_t plen;
+	char *pattern;
 	dd_err_t rc;
 
 	if (route->handler == NULL || route->pattern == NULL)
 		return DD_ERR_INVALID;
-	copy = dd_malloc(sizeof *copy);
+	/* The route and its pattern in one block, owned by the server. */
+	plen = strlen(route->pattern) + 1;
+	copy = dd_malloc(sizeof *copy + plen);
 	if (copy == NULL)
 		return DD_ERR_NOMEM;
 	*copy = *route;
+	pattern = (char *)(copy + 1);
+	memcpy(pattern, route->pattern, plen);
+	copy->pattern = pattern;
 	grown = dd_realloc(srv->routes, (srv->nroutes + 1) * sizeof *grown);
 	if (grown == NULL) {
 		dd_free(copy);
 		return DD_ERR_NOMEM;
 	}
 	srv->routes = grown;
-	rc = dd_router_add(srv->router, route->methods, route->pattern, copy);
+	rc = dd_router_add(srv->router, route->methods, copy->pattern, copy);
 	if (rc) {
 		dd_free(copy);
 		return rc;

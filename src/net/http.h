@@ -64,7 +64,7 @@ dd_err_t dd_http_server_new(uv_loop_t *loop, const dd_http_limits *limits,
 			    const char *name, dd_http_server **out);
 void dd_http_server_free(dd_http_server *srv);
 
-/* Adds a route (copied; strings must outlive the server). */
+/* Adds a route (copied, pattern included). INVALID for a bad pattern. */
 dd_err_t dd_http_server_route(dd_http_server *srv, const dd_http_route *route);
 
 /* Binds and listens. port 0 picks a free port (see dd_http_server_port). */

@@ -212,3 +212,26 @@ def test_access_log_one_line_without_query_or_secrets(testserver):
     assert "topsecret" not in out
     assert "sekrit-token" not in out
     assert re.search(r"rid=[0-9a-f]{16}", lines[0])
+
+
+def test_embedded_assets_with_etag_and_revalidation(cp):
+    r = request(cp.port, path="/static/dd.css")
+    assert r.status == 200
+    assert r.header("content-type") == "text/css; charset=utf-8"
+    assert b"--accent" in r.body
+    etag = r.header("etag")
+    assert etag and etag.startswith('"')
+    assert "max-age" in r.header("cache-control")
+    r2 = request(cp.port, path="/static/dd.css", headers={"If-None-Match": etag})
+    assert r2.status == 304
+    assert r2.body == b""
+    assert r2.header("etag") == etag
+    r3 = request(cp.port, path="/static/dd.css",
+                 headers={"If-None-Match": '"stale"'})
+    assert r3.status == 200
+    r4 = request(cp.port, "HEAD", "/static/favicon.svg")
+    assert r4.status == 200
+    assert r4.header("content-type") == "image/svg+xml"
+    assert int(r4.header("content-length")) > 0
+    assert request(cp.port, path="/static/missing.js").status == 404
+    assert request(cp.port, path="/static/%2e%2e/main.c").status == 400

@@ -1,0 +1,17 @@
+/*
+ * static.h: serves the embedded assets (assets.h) under a URL prefix.
+ */
+#ifndef DD_NET_STATIC_H
+#define DD_NET_STATIC_H
+
+#include "core/err.h"
+#include "net/http.h"
+
+/*
+ * Adds GET/HEAD {prefix}{path*} to srv, e.g. prefix "/static". Replies
+ * 200 with ETag and Cache-Control, 304 on a matching If-None-Match, and
+ * the JSON 404 for anything not embedded.
+ */
+dd_err_t dd_static_mount(dd_http_server *srv, const char *prefix);
+
+#endif
