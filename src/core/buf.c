@@ -62,8 +62,16 @@ dd_err_t dd_buf_reserve(dd_buf *b, size_t n)
 
 dd_err_t dd_buf_append(dd_buf *b, const void *data, size_t n)
 {
-	dd_err_t rc = dd_buf_reserve(b, n);
+	dd_err_t rc;
 
+	/* Fast path: fits in the allocation (which never exceeds cap + 1). */
+	if (b->alloc > b->len && n < b->alloc - b->len) {
+		memcpy(b->data + b->len, data, n);
+		b->len += n;
+		b->data[b->len] = '\0';
+		return DD_OK;
+	}
+	rc = dd_buf_reserve(b, n);
 	if (rc)
 		return rc;
 	if (n > 0)
@@ -86,14 +94,26 @@ dd_err_t dd_buf_append_byte(dd_buf *b, uint8_t c)
 dd_err_t dd_buf_vappendf(dd_buf *b, const char *fmt, va_list ap)
 {
 	va_list ap2;
+	size_t room = b->alloc > b->len ? b->alloc - b->len : 0;
 	int n;
 	dd_err_t rc;
 
+	/* Format straight into the spare room; measure only if it overflows. */
 	va_copy(ap2, ap);
-	n = vsnprintf(NULL, 0, fmt, ap2);
+	n = vsnprintf(room ? (char *)b->data + b->len : NULL, room, fmt, ap2);
 	va_end(ap2);
 	if (n < 0)
 		return DD_ERR_INVALID;
+	if ((size_t)n < room) {
+		if ((size_t)n > b->cap - b->len) {
+			b->data[b->len] = '\0';
+			return DD_ERR_TOO_LARGE;
+		}
+		b->len += (size_t)n;
+		return DD_OK;
+	}
+	if (b->data != NULL)
+		b->data[b->len] = '\0';
 	rc = dd_buf_reserve(b, (size_t)n);
 	if (rc)
 		return rc;

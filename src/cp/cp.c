@@ -3,6 +3,8 @@
 #include <jansson.h>
 
 #include "core/alloc.h"
+#include "core/buf.h"
+#include "core/json.h"
 #include "core/log.h"
 #include "net/http.h"
 #include "net/service.h"
@@ -12,28 +14,54 @@ struct dd_cp {
 	const dd_config *cfg;
 	uint64_t started_ms;
 	uv_loop_t *loop;
+	/*
+	 * /health is polled constantly (collectors, load balancers); its
+	 * body only changes with uptime_secs, so it is rendered once a second.
+	 */
+	dd_buf health;
+	uint64_t health_sec;
 };
 
-/* GET /health: public liveness and identity; grows with later issues. */
-static void handle_health(dd_http_req *req, void *ud)
+static dd_err_t render_health(dd_cp *cp, uint64_t uptime)
 {
-	dd_cp *cp = ud;
 	const dd_config *cfg = cp->cfg;
 	json_t *body;
+	dd_err_t rc;
 
 	body = json_pack("{s:b, s:s, s:s, s:s, s:s, s:s, s:s, s:b, s:I}",
 			 "ok", 1, "service", "cp", "env", cfg->env,
 			 "hostname", cfg->hostname ? cfg->hostname : cfg->vm_name,
 			 "vm_name", cfg->vm_name, "build", DD_BUILD_SHA,
 			 "version", DD_VERSION, "dev", cfg->dev,
-			 "uptime_secs",
-			 (json_int_t)((uv_now(cp->loop) - cp->started_ms) / 1000));
-	if (body == NULL) {
-		dd_http_respond_err(req, DD_ERR_NOMEM, NULL);
-		return;
-	}
-	dd_http_respond_json(req, 200, body);
+			 "uptime_secs", (json_int_t)uptime);
+	if (body == NULL)
+		return DD_ERR_NOMEM;
+	dd_buf_reset(&cp->health);
+	rc = dd_json_append(&cp->health, body);
+	if (rc == DD_OK)
+		rc = dd_buf_append_byte(&cp->health, '\n');
 	json_decref(body);
+	return rc;
+}
+
+/* GET /health: public liveness and identity; grows with later issues. */
+static void handle_health(dd_http_req *req, void *ud)
+{
+	dd_cp *cp = ud;
+	uint64_t uptime = (uv_now(cp->loop) - cp->started_ms) / 1000;
+	dd_err_t rc;
+
+	if (cp->health.len == 0 || uptime != cp->health_sec) {
+		rc = render_health(cp, uptime);
+		if (rc) {
+			dd_buf_reset(&cp->health);
+			dd_http_respond_err(req, rc, NULL);
+			return;
+		}
+		cp->health_sec = uptime;
+	}
+	dd_http_respond(req, 200, "application/json", cp->health.data,
+			cp->health.len);
 }
 
 dd_err_t dd_cp_new(const dd_config *cfg, uv_loop_t *loop, dd_cp **out)
@@ -45,6 +73,7 @@ dd_err_t dd_cp_new(const dd_config *cfg, uv_loop_t *loop, dd_cp **out)
 		return DD_ERR_NOMEM;
 	cp->cfg = cfg;
 	cp->loop = loop;
+	dd_buf_init(&cp->health, 64 * 1024);
 	cp->started_ms = uv_now(loop);
 	*out = cp;
 	return DD_OK;
@@ -52,6 +81,9 @@ dd_err_t dd_cp_new(const dd_config *cfg, uv_loop_t *loop, dd_cp **out)
 
 void dd_cp_free(dd_cp *cp)
 {
+	if (cp == NULL)
+		return;
+	dd_buf_free(&cp->health);
 	dd_free(cp);
 }
 

@@ -171,9 +171,34 @@ static int has_resp_header(const dd_http_req *req, const char *name)
 	return 0;
 }
 
+/* Decimal without printf: this runs for every response. */
+static dd_err_t append_u64(dd_buf *b, uint64_t v)
+{
+	char tmp[24];
+	size_t i = sizeof tmp;
+
+	do {
+		tmp[--i] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v != 0);
+	return dd_buf_append(b, tmp + i, sizeof tmp - i);
+}
+
+static dd_err_t append_header(dd_buf *h, const char *name, const char *value)
+{
+	dd_err_t rc = dd_buf_append_str(h, name);
+
+	if (rc == DD_OK)
+		rc = dd_buf_append_str(h, value);
+	if (rc == DD_OK)
+		rc = dd_buf_append(h, "\r\n", 2);
+	return rc;
+}
+
 /*
- * Builds the status line and headers. body_len < 0 means streaming.
- * The head always fits: the extra headers are capped at 8 KiB.
+ * Builds the status line and headers. body_len < 0 means streaming (or,
+ * for 204, no length at all). The head always fits: the extra headers
+ * are capped at 8 KiB.
  */
 static dd_err_t build_head(dd_http_req *req, dd_buf *h, int status,
 			   const char *ctype, long long body_len)
@@ -181,34 +206,43 @@ static dd_err_t build_head(dd_http_req *req, dd_buf *h, int status,
 	struct conn *c = req->conn;
 	dd_err_t rc;
 
-	rc = dd_buf_appendf(h, "HTTP/1.%d %d %s\r\nDate: %s\r\nX-Request-Id: %s\r\n"
-			    "X-Content-Type-Options: nosniff\r\n",
-			    req->http_minor == 0 ? 0 : 1, status,
-			    http_status_text(status), date_header(req->srv), req->rid);
-	if (rc == DD_OK && ctype != NULL)
-		rc = dd_buf_appendf(h, "Content-Type: %s\r\n", ctype);
-	if (rc == DD_OK && !has_resp_header(req, "Cache-Control"))
-		rc = dd_buf_append_str(h, "Cache-Control: no-store\r\n");
+	rc = dd_buf_reserve(h, 512 + req->resp_hdrs.len);
 	if (rc == DD_OK)
-		rc = dd_buf_append(h, req->resp_hdrs.data ? req->resp_hdrs.data
-							  : (const uint8_t *)"",
-				   req->resp_hdrs.len);
-	if (rc)
-		return rc;
-	if (body_len >= 0) {
-		rc = dd_buf_appendf(h, "Content-Length: %lld\r\n", body_len);
-	} else if (req->chunked) {
-		rc = dd_buf_append_str(h, "Transfer-Encoding: chunked\r\n");
+		rc = dd_buf_append_str(h, req->http_minor == 0 ? "HTTP/1.0 " : "HTTP/1.1 ");
+	if (rc == DD_OK)
+		rc = append_u64(h, (uint64_t)status);
+	if (rc == DD_OK)
+		rc = dd_buf_append_byte(h, ' ');
+	if (rc == DD_OK)
+		rc = append_header(h, http_status_text(status), "");
+	if (rc == DD_OK)
+		rc = append_header(h, "Date: ", date_header(req->srv));
+	if (rc == DD_OK)
+		rc = append_header(h, "X-Request-Id: ", req->rid);
+	if (rc == DD_OK)
+		rc = append_header(h, "X-Content-Type-Options: ", "nosniff");
+	if (rc == DD_OK && ctype != NULL)
+		rc = append_header(h, "Content-Type: ", ctype);
+	if (rc == DD_OK && !has_resp_header(req, "Cache-Control"))
+		rc = append_header(h, "Cache-Control: ", "no-store");
+	if (rc == DD_OK)
+		rc = dd_buf_append(h, dd_buf_str(&req->resp_hdrs), req->resp_hdrs.len);
+	if (rc == DD_OK && body_len >= 0) {
+		rc = dd_buf_append_str(h, "Content-Length: ");
+		if (rc == DD_OK)
+			rc = append_u64(h, (uint64_t)body_len);
+		if (rc == DD_OK)
+			rc = dd_buf_append(h, "\r\n", 2);
+	} else if (rc == DD_OK && req->chunked) {
+		rc = append_header(h, "Transfer-Encoding: ", "chunked");
 	}
 	if (rc)
 		return rc;
 	if (c->keep_alive && req->http_minor == 0)
-		rc = dd_buf_append_str(h, "Connection: keep-alive\r\n\r\n");
-	else if (!c->keep_alive)
-		rc = dd_buf_append_str(h, "Connection: close\r\n\r\n");
-	else
-		rc = dd_buf_append_str(h, "\r\n");
-	return rc;
+		return dd_buf_append_str(h, "Connection: keep-alive\r\n\r\n");
+	if (!c->keep_alive)
+		return dd_buf_append_str(h, "Connection: close\r\n\r\n");
+	return dd_buf_append(h, "\r\n", 2);
 }
 
 /*
