@@ -176,7 +176,10 @@ dd_err_t dd_http_stream_end(dd_http_req *req);
  * and must finally uv_close() it with a close callback that calls
  * dd_free(stream). Bytes the client sent after the request head (already
  * read) are passed as leftover (valid only during cb). The request is
- * freed when cb returns.
+ * freed when cb returns. On DD_OK cb has run exactly once, before this
+ * returns; on any error it has not run, and the request is still the
+ * caller's to answer (BUSY: earlier pipelined responses are still being
+ * written) unless the connection is gone (CLOSED, IO).
  */
 typedef void (*dd_http_upgrade_cb)(uv_stream_t *stream, const uint8_t *leftover,
 				   size_t leftover_len, void *ud);

@@ -247,7 +247,9 @@ def test_client_that_never_reads_is_dropped(srv):
     (b"GET /he\x00llo HTTP/1.1\r\n\r\n", 400),             # NUL in target
     (b"GET /hello HTTP/1.1\r\nX-A: \x7f\x01\r\n\r\n", 400),
     (b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", 400),   # TLS hello
-])
+], ids=["bad-method", "bad-version", "bad-protocol", "no-colon",
+        "space-before-colon", "nul-in-value", "nul-in-target",
+        "control-in-value", "tls-hello"])
 def test_malformed_requests(srv, data, status):
     r, closed = raw(srv.port, data)
     if status is None:
@@ -280,7 +282,10 @@ def test_malformed_requests(srv, data, status):
     b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
     b"ffffffffffffffffff\r\nabc\r\n",
     b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n-3\r\nabc\r\n0\r\n\r\n",
-])
+], ids=["cl-then-te", "te-then-cl", "two-lengths", "length-list",
+        "negative-length", "hex-length", "chunked-not-last", "gzip-coding",
+        "obs-fold", "bad-chunk-size", "chunk-longer-than-size",
+        "huge-chunk-size", "negative-chunk-size"])
 def test_smuggling_and_bad_framing_rejected(srv, data):
     r, closed = raw(srv.port, data)
     assert_error(r, 400, "BAD_REQUEST")

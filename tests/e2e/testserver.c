@@ -19,6 +19,7 @@
 #include "cp/cp.h"
 #include "net/http.h"
 #include "net/service.h"
+#include "net/ws.h"
 
 static void hello(dd_http_req *req, void *ud)
 {
@@ -261,6 +262,75 @@ static void headers(dd_http_req *req, void *ud)
 	json_decref(v);
 }
 
+/*
+ * WebSocket echo: every message comes back as it came. Open sockets are
+ * tracked so shutdown can say goodbye (1001) to each.
+ */
+#define MAX_WS 20000
+static dd_ws *ws_open[MAX_WS];
+static size_t ws_count;
+
+static void ws_track(dd_ws *ws, void *ud)
+{
+	(void)ud;
+	if (ws_count == MAX_WS) {
+		dd_ws_close(ws, DD_WS_CLOSE_POLICY, "too many");
+		return;
+	}
+	dd_ws_set_userdata(ws, (void *)(uintptr_t)ws_count);
+	ws_open[ws_count++] = ws;
+}
+
+static void ws_message(dd_ws *ws, dd_ws_op op, const uint8_t *data,
+		       size_t len, void *ud)
+{
+	(void)ud;
+	if (len == 5 && memcmp(data, "close", 5) == 0) {
+		dd_ws_close(ws, DD_WS_CLOSE_NORMAL, "bye");
+		return;
+	}
+	if (dd_ws_send(ws, op, data, len) == DD_ERR_BUSY)
+		dd_ws_close(ws, DD_WS_CLOSE_POLICY, "echo backlog");
+}
+
+static void ws_closed(dd_ws *ws, dd_err_t err, uint16_t code,
+		      const char *reason, void *ud)
+{
+	size_t i = (size_t)(uintptr_t)ud;
+
+	(void)ws;
+	(void)err;
+	(void)code;
+	(void)reason;
+	/* Swap-remove; the moved entry learns its new index. */
+	if (i < ws_count && ws_open[i] == ws) {
+		ws_open[i] = ws_open[--ws_count];
+		if (i < ws_count)
+			dd_ws_set_userdata(ws_open[i], (void *)(uintptr_t)i);
+	}
+}
+
+static void ws_echo(dd_http_req *req, void *ud)
+{
+	static const dd_ws_handlers h = {
+		.on_open = ws_track, .on_message = ws_message,
+		.on_close = ws_closed,
+	};
+	const dd_config *cfg = ud;
+	dd_ws_opts opts;
+
+	dd_ws_opts_default(&opts);
+	opts.max_message = cfg->http.ws_max_message;
+	dd_ws_accept(req, &opts, &h, NULL);
+}
+
+static void ws_close_all(void *ud)
+{
+	(void)ud;
+	for (size_t i = 0; i < ws_count; i++)
+		dd_ws_close(ws_open[i], DD_WS_CLOSE_GOING_AWAY, "shutting down");
+}
+
 static void created(dd_http_req *req, void *ud)
 {
 	(void)ud;
@@ -288,6 +358,7 @@ int main(void)
 		{.methods = DD_M_GET | DD_M_POST, .pattern = "/headers",
 		 .handler = headers, .gate = gate},
 		{.methods = DD_M_DELETE, .pattern = "/things/{a}", .handler = created},
+		{.methods = DD_M_GET, .pattern = "/ws/echo", .handler = ws_echo},
 	};
 
 	dd_json_setup();
@@ -309,8 +380,14 @@ int main(void)
 		rc = dd_service_server(svc, "main", &srv);
 	if (rc == DD_OK)
 		rc = dd_cp_mount(cp, srv);
-	for (size_t i = 0; rc == DD_OK && i < sizeof routes / sizeof routes[0]; i++)
-		rc = dd_http_server_route(srv, &routes[i]);
+	for (size_t i = 0; rc == DD_OK && i < sizeof routes / sizeof routes[0]; i++) {
+		dd_http_route r = routes[i];
+		if (r.handler == ws_echo)
+			r.ud = cfg;
+		rc = dd_http_server_route(srv, &r);
+	}
+	if (rc == DD_OK)
+		rc = dd_service_on_shutdown(svc, ws_close_all, NULL);
 	if (rc == DD_OK)
 		rc = dd_service_on_drained(svc, slow_cancel_all, NULL);
 	if (rc == DD_OK)
