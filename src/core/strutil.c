@@ -49,7 +49,7 @@ void dd_hex_encode(const uint8_t *in, size_t n, char *out)
 	out[2 * n] = '\0';
 }
 
-static int hexval(char c)
+int dd_hex_digit(char c)
 {
 	if (c >= '0' && c <= '9')
 		return c - '0';
@@ -65,11 +65,37 @@ dd_err_t dd_hex_decode(const char *in, size_t in_len, uint8_t *out, size_t n)
 	if (in_len != 2 * n)
 		return DD_ERR_INVALID;
 	for (size_t i = 0; i < n; i++) {
-		int hi = hexval(in[2 * i]), lo = hexval(in[2 * i + 1]);
+		int hi = dd_hex_digit(in[2 * i]), lo = dd_hex_digit(in[2 * i + 1]);
 		if (hi < 0 || lo < 0)
 			return DD_ERR_INVALID;
 		out[i] = (uint8_t)(hi << 4 | lo);
 	}
+	return DD_OK;
+}
+
+dd_err_t dd_pct_decode(const char *s, size_t n, int form, char *out,
+		       size_t *out_len)
+{
+	size_t w = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		char c = s[i];
+		if (c == '+' && form) {
+			c = ' ';
+		} else if (c == '%') {
+			int hi, lo;
+			if (n - i < 3)
+				return DD_ERR_INVALID;
+			hi = dd_hex_digit(s[i + 1]);
+			lo = dd_hex_digit(s[i + 2]);
+			if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
+				return DD_ERR_INVALID;
+			c = (char)(hi << 4 | lo);
+			i += 2;
+		}
+		out[w++] = c;
+	}
+	*out_len = w;
 	return DD_OK;
 }
 

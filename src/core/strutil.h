@@ -27,6 +27,17 @@ void dd_hex_encode(const uint8_t *in, size_t n, char *out);
 /* Decodes exactly 2*n hex digits (either case) into n bytes. */
 dd_err_t dd_hex_decode(const char *in, size_t in_len, uint8_t *out, size_t n);
 
+/* Value of one hex digit (either case), or -1. */
+int dd_hex_digit(char c);
+
+/*
+ * Percent-decodes s[0..n) into out (room for n bytes; not terminated) and
+ * sets *out_len. form: '+' means space (query strings). INVALID for a
+ * truncated or non-hex escape and for %00, which would cut C strings.
+ */
+dd_err_t dd_pct_decode(const char *s, size_t n, int form, char *out,
+		       size_t *out_len);
+
 /* Fills out with 2*nbytes random hex digits + NUL from the OS CSPRNG. */
 dd_err_t dd_random_hex(char *out, size_t nbytes);
 dd_err_t dd_random_bytes(void *out, size_t n);

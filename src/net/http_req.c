@@ -32,47 +32,20 @@ const char *dd_http_req_query_string(const dd_http_req *req)
 	return (const char *)req->head.data + req->query_off;
 }
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* application/x-www-form-urlencoded decoding; NULL on bad input. */
 static char *form_decode(const char *s, size_t n)
 {
 	char *out = dd_malloc(n + 1);
-	size_t w = 0;
+	size_t w;
 
 	if (out == NULL)
 		return NULL;
-	for (size_t i = 0; i < n; i++) {
-		char ch = s[i];
-		if (ch == '+') {
-			ch = ' ';
-		} else if (ch == '%') {
-			int hi, lo;
-			if (n - i < 3)
-				goto bad;
-			hi = hexval(s[i + 1]);
-			lo = hexval(s[i + 2]);
-			if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
-				goto bad;
-			ch = (char)(hi << 4 | lo);
-			i += 2;
-		}
-		out[w++] = ch;
+	if (dd_pct_decode(s, n, 1, out, &w) != DD_OK) {
+		dd_free(out);
+		return NULL;
 	}
 	out[w] = '\0';
 	return out;
-bad:
-	dd_free(out);
-	return NULL;
 }
 
 const char *dd_http_req_query(dd_http_req *req, const char *name)

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "core/alloc.h"
+#include "core/strutil.h"
 
 /* Two score bits per segment must fit in 64 bits (see score()). */
 #define MAX_PATTERN_SEGMENTS 30
@@ -163,39 +164,14 @@ dd_err_t dd_router_add(dd_router *r, unsigned methods, const char *pattern,
 	return DD_OK;
 }
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* Decodes one segment in place; returns its new length or -1. */
 static long decode_segment(char *s, size_t n)
 {
-	size_t w = 0;
+	size_t w;
 
-	for (size_t i = 0; i < n; i++) {
-		char c = s[i];
-		if (c == '%') {
-			int hi, lo;
-			if (n - i < 3)
-				return -1;
-			hi = hexval(s[i + 1]);
-			lo = hexval(s[i + 2]);
-			if (hi < 0 || lo < 0)
-				return -1;
-			c = (char)(hi << 4 | lo);
-			if (c == '/' || c == '\0')
-				return -1;
-			i += 2;
-		}
-		s[w++] = c;
-	}
+	/* Decoding only shrinks, so in place is safe. */
+	if (dd_pct_decode(s, n, 0, s, &w) != DD_OK || memchr(s, '/', w) != NULL)
+		return -1;
 	if ((w == 1 && s[0] == '.') || (w == 2 && s[0] == '.' && s[1] == '.'))
 		return -1;
 	return (long)w;

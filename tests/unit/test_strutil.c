@@ -46,6 +46,29 @@ static void hex_round_trip(void **state)
 	assert_int_equal(dd_hex_decode("00abff1g", 8, out, 4), DD_ERR_INVALID);
 }
 
+static void percent_decoding(void **state)
+{
+	char out[32];
+	size_t n;
+
+	(void)state;
+	assert_int_equal(dd_pct_decode("a%20b+c%2B", 10, 1, out, &n), DD_OK);
+	assert_int_equal(n, 7);
+	assert_memory_equal(out, "a b c+", 6);
+	assert_int_equal(dd_pct_decode("a+b", 3, 0, out, &n), DD_OK);
+	assert_memory_equal(out, "a+b", 3);
+	assert_int_equal(dd_pct_decode("%2f%2F", 6, 0, out, &n), DD_OK);
+	assert_memory_equal(out, "//", 2);
+	assert_int_equal(dd_pct_decode("%00", 3, 0, out, &n), DD_ERR_INVALID);
+	assert_int_equal(dd_pct_decode("%0", 2, 0, out, &n), DD_ERR_INVALID);
+	assert_int_equal(dd_pct_decode("%", 1, 0, out, &n), DD_ERR_INVALID);
+	assert_int_equal(dd_pct_decode("%g1", 3, 0, out, &n), DD_ERR_INVALID);
+	assert_int_equal(dd_pct_decode("", 0, 0, out, &n), DD_OK);
+	assert_int_equal(n, 0);
+	assert_int_equal(dd_hex_digit('F'), 15);
+	assert_int_equal(dd_hex_digit('g'), -1);
+}
+
 static void random_hex_differs(void **state)
 {
 	char a[33], b[33];
@@ -92,6 +115,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(parse_u64_is_strict),
 		cmocka_unit_test(hex_round_trip),
+		cmocka_unit_test(percent_decoding),
 		cmocka_unit_test(random_hex_differs),
 		cmocka_unit_test(trim_and_ieq),
 		cmocka_unit_test(errors_have_names_and_text),
