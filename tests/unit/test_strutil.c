@@ -53,7 +53,7 @@ static void percent_decoding(void **state)
 
 	(void)state;
 	assert_int_equal(dd_pct_decode("a%20b+c%2B", 10, 1, out, &n), DD_OK);
-	assert_int_equal(n, 7);
+	assert_int_equal(n, 6);
 	assert_memory_equal(out, "a b c+", 6);
 	assert_int_equal(dd_pct_decode("a+b", 3, 0, out, &n), DD_OK);
 	assert_memory_equal(out, "a+b", 3);
