@@ -358,18 +358,28 @@ static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
 	*buf = uv_buf_init(c->srv->rbuf, sizeof c->srv->rbuf);
 }
 
-/* What may wait unparsed: a full head plus a little pipelined slack. */
+#define RBUF_SIZE sizeof(((dd_http_server *)0)->rbuf)
+
+/*
+ * What may wait unparsed behind a busy handler: a full head plus two
+ * reads. Reading stops while less than one read's worth of room is left,
+ * so a read always fits and a pipelining client is slowed, never dropped.
+ */
 size_t http_conn_in_cap(const struct conn *c)
 {
-	return (size_t)c->srv->lim.max_head_bytes + 65536;
+	return (size_t)c->srv->lim.max_head_bytes + 2 * RBUF_SIZE;
+}
+
+static bool in_full(const struct conn *c)
+{
+	return c->in.len > http_conn_in_cap(c) - RBUF_SIZE;
 }
 
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
 
 void http_conn_resume_reading(struct conn *c)
 {
-	if (c->reading || c->peer_eof || c->state == C_CLOSED ||
-	    c->in.len >= http_conn_in_cap(c) / 2)
+	if (c->reading || c->peer_eof || c->state == C_CLOSED || in_full(c))
 		return;
 	if (uv_read_start(c->stream, on_alloc, on_read) == 0)
 		c->reading = true;
@@ -422,13 +432,12 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 		return; /* discarding a refused body */
 	rc = dd_buf_append(&c->in, buf->base, (size_t)nread);
 	if (rc) {
-		/* Only possible while a handler holds a pipelined backlog. */
-		http_conn_close(c);
+		http_conn_close(c); /* out of memory: the cap always has room */
 		return;
 	}
-	if (c->in.len >= http_conn_in_cap(c) / 2 && c->state == C_HANDLER)
-		http_conn_pause_reading(c);
 	conn_process(c);
+	if (c->state != C_CLOSED && in_full(c))
+		http_conn_pause_reading(c);
 }
 
 /* --- the request loop --------------------------------------------------------- */
@@ -592,6 +601,8 @@ static void conn_process(struct conn *c)
 		return;
 	if (c->in.len == 0)
 		dd_buf_free(&c->in); /* idle connections hold no buffer */
+	/* A drained backlog may have been what paused reading. */
+	http_conn_resume_reading(c);
 	http_conn_arm_timer(c);
 }
 

@@ -235,3 +235,16 @@ def test_embedded_assets_with_etag_and_revalidation(cp):
     assert int(r4.header("content-length")) > 0
     assert request(cp.port, path="/static/missing.js").status == 404
     assert request(cp.port, path="/static/%2e%2e/main.c").status == 400
+
+
+def test_large_pipelined_backlog_behind_a_slow_handler(testserver):
+    """More pipelined bytes than the server buffers: it stops reading, then
+    resumes once the backlog drains, and every request is answered."""
+    s = connect(testserver.port)
+    n = 3000
+    s.sendall(build("GET", "/slow?ms=300") + build("GET", "/hello") * n)
+    rd = Reader(s)
+    assert rd.response().body == b"slow\n"
+    for _ in range(n):
+        assert rd.response().body == b"hello\n"
+    s.close()
