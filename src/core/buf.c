@@ -57,6 +57,7 @@ dd_err_t dd_buf_reserve(dd_buf *b, size_t n)
 		return DD_ERR_NOMEM;
 	b->data = p;
 	b->alloc = next;
+	b->data[b->len] = '\0'; /* a fresh allocation must read as text too */
 	return DD_OK;
 }
 

@@ -42,6 +42,18 @@ static void cap_is_a_distinct_error_and_leaves_contents(void **state)
 	dd_buf_free(&b);
 }
 
+static void reserve_alone_still_reads_as_empty_text(void **state)
+{
+	dd_buf b;
+
+	(void)state;
+	dd_buf_init(&b, 64);
+	assert_int_equal(dd_buf_reserve(&b, 10), DD_OK);
+	assert_non_null(b.data);
+	assert_string_equal(dd_buf_str(&b), "");
+	dd_buf_free(&b);
+}
+
 static void consume_and_reset(void **state)
 {
 	dd_buf b;
@@ -123,6 +135,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(append_and_read_back),
 		cmocka_unit_test(cap_is_a_distinct_error_and_leaves_contents),
+		cmocka_unit_test(reserve_alone_still_reads_as_empty_text),
 		cmocka_unit_test(consume_and_reset),
 		cmocka_unit_test(steal_transfers_ownership),
 		cmocka_unit_test(grows_across_many_appends),

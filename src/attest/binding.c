@@ -1,0 +1,45 @@
+#include "attest/binding.h"
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+
+static const char label[] = "devopsdefender/register/v1";
+
+dd_err_t dd_binding_register(const uint8_t *nonce, size_t nonce_len,
+			     const uint8_t pubkey[DD_NOISE_PUBKEY_LEN],
+			     uint8_t out[DD_REPORT_DATA_LEN])
+{
+	EVP_MD_CTX *md = NULL;
+	unsigned int n = 0;
+	dd_err_t rc = DD_ERR_CRYPTO;
+
+	if (nonce_len == 0 || nonce_len > DD_BINDING_MAX_NONCE)
+		return DD_ERR_INVALID;
+	md = EVP_MD_CTX_new();
+	if (md == NULL)
+		return DD_ERR_NOMEM;
+	if (EVP_DigestInit_ex(md, EVP_sha512(), NULL) != 1 ||
+	    EVP_DigestUpdate(md, label, sizeof label - 1) != 1 ||
+	    EVP_DigestUpdate(md, nonce, nonce_len) != 1 ||
+	    EVP_DigestUpdate(md, pubkey, DD_NOISE_PUBKEY_LEN) != 1 ||
+	    EVP_DigestFinal_ex(md, out, &n) != 1 || n != DD_REPORT_DATA_LEN)
+		goto out;
+	rc = DD_OK;
+out:
+	EVP_MD_CTX_free(md);
+	return rc;
+}
+
+dd_err_t dd_binding_check(const uint8_t report_data[DD_REPORT_DATA_LEN],
+			  const uint8_t *nonce, size_t nonce_len,
+			  const uint8_t pubkey[DD_NOISE_PUBKEY_LEN])
+{
+	uint8_t want[DD_REPORT_DATA_LEN];
+	dd_err_t rc = dd_binding_register(nonce, nonce_len, pubkey, want);
+
+	if (rc)
+		return rc;
+	if (CRYPTO_memcmp(want, report_data, sizeof want) != 0)
+		return DD_ERR_CRYPTO;
+	return DD_OK;
+}

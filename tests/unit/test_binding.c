@@ -1,0 +1,78 @@
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "attest/binding.h"
+#include "core/strutil.h"
+
+/* Computed independently: Python's hashlib.sha512 over the same bytes. */
+static const char expected_hex[] =
+	"165bfbfa9c6213e38c6c8ae3d2cfab1493d7e76db55ecf487eb4872807923cc0"
+	"23c0196a58ded3f5439ca78a51e3e7a4d0002bc918b8a0ad3c697c33290aff0f";
+
+static void fixtures(uint8_t nonce[32], uint8_t pk[32])
+{
+	for (int i = 0; i < 32; i++) {
+		nonce[i] = (uint8_t)i;
+		pk[i] = 0xab;
+	}
+}
+
+static void known_answer(void **state)
+{
+	uint8_t nonce[32], pk[32], rd[64], want[64];
+
+	(void)state;
+	fixtures(nonce, pk);
+	assert_int_equal(dd_hex_decode(expected_hex, 128, want, 64), DD_OK);
+	assert_int_equal(dd_binding_register(nonce, 32, pk, rd), DD_OK);
+	assert_memory_equal(rd, want, 64);
+	assert_int_equal(dd_binding_check(rd, nonce, 32, pk), DD_OK);
+}
+
+static void any_change_breaks_the_binding(void **state)
+{
+	uint8_t nonce[32], pk[32], rd[64];
+
+	(void)state;
+	fixtures(nonce, pk);
+	assert_int_equal(dd_binding_register(nonce, 32, pk, rd), DD_OK);
+	for (int i = 0; i < 64 * 8; i++) {
+		rd[i / 8] ^= (uint8_t)(1u << (i % 8));
+		assert_int_equal(dd_binding_check(rd, nonce, 32, pk), DD_ERR_CRYPTO);
+		rd[i / 8] ^= (uint8_t)(1u << (i % 8));
+	}
+	nonce[31] ^= 1;
+	assert_int_equal(dd_binding_check(rd, nonce, 32, pk), DD_ERR_CRYPTO);
+	nonce[31] ^= 1;
+	pk[0] ^= 1;
+	assert_int_equal(dd_binding_check(rd, nonce, 32, pk), DD_ERR_CRYPTO);
+	pk[0] ^= 1;
+	/* A shorter nonce is a different binding, not a prefix match. */
+	assert_int_equal(dd_binding_check(rd, nonce, 31, pk), DD_ERR_CRYPTO);
+}
+
+static void nonce_length_bounds(void **state)
+{
+	uint8_t nonce[65] = {0}, pk[32] = {0}, rd[64];
+
+	(void)state;
+	assert_int_equal(dd_binding_register(nonce, 0, pk, rd), DD_ERR_INVALID);
+	assert_int_equal(dd_binding_register(nonce, 65, pk, rd), DD_ERR_INVALID);
+	assert_int_equal(dd_binding_register(nonce, 64, pk, rd), DD_OK);
+	assert_int_equal(dd_binding_check(rd, nonce, 0, pk), DD_ERR_INVALID);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(known_answer),
+		cmocka_unit_test(any_change_breaks_the_binding),
+		cmocka_unit_test(nonce_length_bounds),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
