@@ -55,7 +55,8 @@ dd_err_t dd_b64_decode(dd_b64_alphabet a, const char *s, size_t n, dd_buf *out)
 	rc = data_length(a, s, n, &len);
 	if (rc)
 		return rc;
-	rc = dd_buf_reserve(out, len / 4 * 3 + 2);
+	/* Exactly the decoded size: a buffer capped at it must suffice. */
+	rc = dd_buf_reserve(out, len / 4 * 3 + (len % 4 ? len % 4 - 1 : 0));
 	if (rc)
 		return rc;
 	for (size_t i = 0; i < len; i++) {

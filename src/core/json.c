@@ -5,11 +5,29 @@
 
 #include "core/alloc.h"
 
+/*
+ * jansson 2.14 can lose characters instead of failing when an allocation
+ * fails while it grows a string, so a parse that "succeeds" after any
+ * failed allocation cannot be trusted. Allocation failures are counted per
+ * thread and such a parse is reported as NOMEM.
+ */
+static _Thread_local unsigned long alloc_failures;
+
+static void *json_alloc(size_t n)
+{
+	void *p = dd_malloc(n);
+
+	if (p == NULL)
+		alloc_failures++;
+	return p;
+}
+
 dd_err_t dd_json_parse(const void *data, size_t len, size_t max,
 		       json_t **out, char *why, size_t why_len)
 {
 	json_error_t jerr;
 	json_t *v;
+	unsigned long failures_before = alloc_failures;
 
 	*out = NULL;
 	if (len > max) {
@@ -18,6 +36,12 @@ dd_err_t dd_json_parse(const void *data, size_t len, size_t max,
 		return DD_ERR_TOO_LARGE;
 	}
 	v = json_loadb(data, len, JSON_REJECT_DUPLICATES, &jerr);
+	if (alloc_failures != failures_before) {
+		json_decref(v);
+		if (why != NULL)
+			snprintf(why, why_len, "out of memory while parsing JSON");
+		return DD_ERR_NOMEM;
+	}
 	if (v == NULL) {
 		if (why != NULL)
 			snprintf(why, why_len, "invalid JSON at line %d column %d: %s",
@@ -115,5 +139,5 @@ dd_err_t dd_json_append(dd_buf *b, const json_t *v)
 
 void dd_json_setup(void)
 {
-	json_set_alloc_funcs(dd_malloc, dd_free);
+	json_set_alloc_funcs(json_alloc, dd_free);
 }

@@ -22,7 +22,9 @@
 #include <unistd.h>
 
 /* gcc sizes rows of dirs[][] as the whole array; every path here is short. */
+#ifndef __clang__
 #pragma GCC diagnostic ignored "-Wformat-truncation"
+#endif
 
 #define QUOTE_LEN 1024
 
