@@ -3,22 +3,21 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "attest/quote_verify.h"
 #include "core/strutil.h"
 
-static const char *const tcb_order[] = {
-	/* worst first: the index is the rank */
-	"Revoked", "OutOfDateConfigurationNeeded", "OutOfDate",
-	"ConfigurationAndSWHardeningNeeded", "ConfigurationNeeded",
-	"SWHardeningNeeded", "UpToDate",
-};
-
+/*
+ * One vocabulary of TCB statuses for quotes and tokens: the quote
+ * verifier's, whose enum runs from best to worst.
+ */
 int dd_tcb_rank(const char *status)
 {
-	for (size_t i = 0; i < sizeof tcb_order / sizeof tcb_order[0]; i++) {
-		if (strcmp(status, tcb_order[i]) == 0)
-			return (int)i;
-	}
-	return -1;
+	dd_tcb_status st;
+
+	if (dd_tcb_status_parse(status, &st) != DD_OK ||
+	    st == DD_TCB_NOT_EVALUATED)
+		return -1;
+	return (int)(DD_TCB__COUNT - st);
 }
 
 static dd_err_t copy_hex(const char *s, size_t n, char *out, const char *what,
