@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "agent/agent.h"
+#include "attest/quote_cli.h"
 #include "core/buf.h"
 #include "core/config.h"
 #include "core/json.h"
@@ -21,6 +22,7 @@ static const char *const mode_help[][2] = {
 	{"cp", "control plane: fleet dashboard, registration, fleet API"},
 	{"agent", "in-VM agent: dashboard, deploy/exec/logs, Noise gateway"},
 	{"dev", "a whole local fleet on loopback (CP + agent), for development"},
+	{"quote", "parse and verify a TDX quote (FILE or stdin; raw, hex, base64)"},
 };
 
 static void usage(FILE *f)
@@ -104,6 +106,15 @@ int main(int argc, char **argv)
 		}
 		usage(stderr);
 		return EXIT_USAGE;
+	}
+	/* A tool, not a service: no configuration table of its own. */
+	if (strcmp(mode_text, "quote") == 0) {
+		if (argi < argc && strcmp(argv[argi], "--help") == 0) {
+			printf("usage: devopsdefender quote [FILE|-] [--collateral FILE] "
+			       "[--now TIME]\n");
+			return EXIT_SUCCESS;
+		}
+		return dd_quote_cli_main(argc - argi, argv + argi);
 	}
 	if (dd_mode_parse(mode_text, &mode) != DD_OK ||
 	    !(mode & (DD_MODE_CP | DD_MODE_AGENT | DD_MODE_DEV))) {
