@@ -6,12 +6,16 @@
 
 #include <jansson.h>
 
+#include <openssl/ec.h>
+#include <openssl/evp.h>
+
+#include "attest/quote_sim.h"
 #include "attest/tsm.h"
 #include "core/alloc.h"
 #include "core/b64.h"
 #include "core/buf.h"
 
-enum kind { K_TSM, K_EE };
+enum kind { K_TSM, K_EE, K_SIM };
 
 struct pending {
 	uint8_t rd[64];
@@ -24,6 +28,8 @@ struct dd_quote_provider {
 	uv_loop_t *loop;
 	char *root;             /* tsm */
 	dd_ndjson *ee;          /* ee, borrowed */
+	EVP_PKEY *sim_key;      /* sim: the simulated attestation key */
+	uint8_t sim_mrtd[48];
 	struct pending queue[DD_QUOTE_QUEUE];
 	size_t head, count;
 	bool busy;              /* one request in flight */
@@ -40,6 +46,7 @@ static void start_next(dd_quote_provider *p);
 
 static void destroy(dd_quote_provider *p)
 {
+	EVP_PKEY_free(p->sim_key);
 	dd_buf_free(&p->quote);
 	dd_free(p->root);
 	dd_free(p);
@@ -69,10 +76,29 @@ static void finish(dd_quote_provider *p, dd_err_t err)
 
 /* --- tsm: the thread pool ---------------------------------------------- */
 
+static void sim_quote(dd_quote_provider *p)
+{
+	dd_quote_sim_params sp;
+
+	memset(&sp, 0, sizeof sp);
+	sp.version = 4;
+	memcpy(sp.body.mrtd, p->sim_mrtd, sizeof sp.body.mrtd);
+	memcpy(sp.body.report_data, p->queue[p->head].rd, 64);
+	p->result = dd_quote_sim_build(&sp, p->sim_key, &p->quote);
+	if (p->result)
+		snprintf(p->why, sizeof p->why, "building a simulated quote: %s",
+			 dd_strerror(p->result));
+}
+
+/* Runs on the thread pool: the only code here touching p concurrently. */
 static void tsm_work(uv_work_t *w)
 {
 	dd_quote_provider *p = w->data;
 
+	if (p->kind == K_SIM) {
+		sim_quote(p);
+		return;
+	}
 	p->result = dd_tsm_get_quote(p->root, p->queue[p->head].rd, &p->quote,
 				     p->why, sizeof p->why);
 }
@@ -148,7 +174,7 @@ static dd_err_t begin(dd_quote_provider *p)
 	dd_err_t rc;
 
 	p->busy = true;
-	if (p->kind == K_TSM) {
+	if (p->kind != K_EE) {
 		p->work.data = p;
 		rc = uv_queue_work(p->loop, &p->work, tsm_work, tsm_done) == 0
 			     ? DD_OK : DD_ERR_INTERNAL;
@@ -242,9 +268,26 @@ dd_err_t dd_quote_provider_ee(uv_loop_t *loop, dd_ndjson *ee,
 	return rc;
 }
 
+dd_err_t dd_quote_provider_sim(uv_loop_t *loop, const uint8_t mrtd[48],
+			       dd_quote_provider **out)
+{
+	dd_err_t rc = create(loop, K_SIM, out);
+
+	if (rc)
+		return rc;
+	memcpy((*out)->sim_mrtd, mrtd, 48);
+	(*out)->sim_key = EVP_EC_gen("P-256");
+	if ((*out)->sim_key == NULL) {
+		destroy(*out);
+		*out = NULL;
+		return DD_ERR_CRYPTO;
+	}
+	return DD_OK;
+}
+
 const char *dd_quote_provider_kind(const dd_quote_provider *p)
 {
-	return p->kind == K_TSM ? "tsm" : "ee";
+	return p->kind == K_TSM ? "tsm" : p->kind == K_EE ? "ee" : "simulated";
 }
 
 void dd_quote_provider_close(dd_quote_provider *p)

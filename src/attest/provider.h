@@ -3,10 +3,10 @@
  *
  *   tsm  the kernel's configfs-tsm (tsm.h), on the libuv thread pool
  *        because a quote takes about a second on real hardware;
- *   ee   EasyEnclave's `attest` method over its unix socket (ndjson.h).
- *
- * (The simulated provider for development joins these once the simulated
- * quote layout exists; see docs/attestation.md.)
+ *   ee   EasyEnclave's `attest` method over its unix socket (ndjson.h);
+ *   sim  development only: quotes in the simulated layout (quote_sim.h),
+ *        signed by a key generated at start, which every verifier refuses
+ *        outside explicit dev mode.
  *
  * Requests are served one at a time, in order: quote generation is
  * serialised by the hardware anyway, and a second caller must not race
@@ -53,7 +53,11 @@ dd_err_t dd_quote_provider_ee(uv_loop_t *loop, dd_ndjson *ee,
 dd_err_t dd_quote_request(dd_quote_provider *p, const uint8_t report_data[64],
 			  dd_quote_cb cb, void *ud);
 
-/* "tsm" or "ee": for /health and logs. */
+/* Simulated quotes carrying mrtd (dev mode only; the caller decides). */
+dd_err_t dd_quote_provider_sim(uv_loop_t *loop, const uint8_t mrtd[48],
+			       dd_quote_provider **out);
+
+/* "tsm", "ee" or "simulated": for /health and logs. */
 const char *dd_quote_provider_kind(const dd_quote_provider *p);
 
 /*

@@ -16,6 +16,8 @@
 #include <sys/un.h>
 
 #include "attest/provider.h"
+#include "attest/quote.h"
+#include "attest/quote_verify.h"
 #include "attest/tsm.h"
 #include "core/b64.h"
 #include "tsm_standin.h"
@@ -113,6 +115,68 @@ static void tsm_missing_root_fails_the_request(void **state)
 	run_until(&loop, &g.calls, 1);
 	assert_int_equal(g.err[0], DD_ERR_UNSUPPORTED);
 	assert_non_null(strstr(g.why, "not available"));
+	dd_quote_provider_close(p);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	assert_int_equal(uv_loop_close(&loop), 0);
+}
+
+/* --- simulated ------------------------------------------------------------ */
+
+static struct {
+	int calls;
+	dd_err_t err;
+	int verified_dev, verified_prod, simulated;
+	uint8_t rd[64], mrtd[48];
+} sim;
+
+static void on_sim(dd_err_t err, const uint8_t *q, size_t len, const char *why,
+		   void *ud)
+{
+	dd_quote parsed;
+	dd_quote_result r;
+	dd_quote_verify_opts o = {.now = 1800000000, .allow_simulated = 1};
+
+	(void)why;
+	(void)ud;
+	sim.calls++;
+	sim.err = err;
+	if (err != DD_OK || dd_quote_parse(q, len, &parsed) != DD_OK)
+		return;
+	sim.simulated = dd_quote_is_simulated(&parsed);
+	memcpy(sim.rd, parsed.body.report_data, 64);
+	memcpy(sim.mrtd, parsed.body.mrtd, 48);
+	memset(&r, 0, sizeof r);
+	dd_quote_verify(&parsed, &o, &r);
+	sim.verified_dev = r.reason == DD_QV_OK;
+	dd_quote_result_free(&r);
+	o.allow_simulated = 0;
+	memset(&r, 0, sizeof r);
+	dd_quote_verify(&parsed, &o, &r);
+	sim.verified_prod = r.reason == DD_QV_OK;
+	dd_quote_result_free(&r);
+}
+
+static void simulated_quotes_verify_only_in_dev_mode(void **state)
+{
+	uv_loop_t loop;
+	dd_quote_provider *p = NULL;
+	uint8_t rd[64], mrtd[48];
+
+	(void)state;
+	memset(rd, 0x42, sizeof rd);
+	memset(mrtd, 0x77, sizeof mrtd);
+	uv_loop_init(&loop);
+	assert_int_equal(dd_quote_provider_sim(&loop, mrtd, &p), DD_OK);
+	assert_string_equal(dd_quote_provider_kind(p), "simulated");
+	assert_int_equal(dd_quote_request(p, rd, on_sim, NULL), DD_OK);
+	assert_int_equal(sim.calls, 0);
+	run_until(&loop, &sim.calls, 1);
+	assert_int_equal(sim.err, DD_OK);
+	assert_true(sim.simulated);
+	assert_memory_equal(sim.rd, rd, 64);
+	assert_memory_equal(sim.mrtd, mrtd, 48);
+	assert_true(sim.verified_dev);
+	assert_false(sim.verified_prod);
 	dd_quote_provider_close(p);
 	uv_run(&loop, UV_RUN_DEFAULT);
 	assert_int_equal(uv_loop_close(&loop), 0);
@@ -292,6 +356,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(tsm_queue_bound_and_close_cancels,
 						standin_setup, standin_teardown),
 		cmocka_unit_test(tsm_missing_root_fails_the_request),
+		cmocka_unit_test(simulated_quotes_verify_only_in_dev_mode),
 		cmocka_unit_test(ee_good_quote_carries_report_data),
 		cmocka_unit_test(ee_failures_are_explained),
 	};
