@@ -202,11 +202,43 @@ static void refusals(void **state)
 	assert_int_equal(dd_local_ita_new(&po, &prod), DD_ERR_FORBIDDEN);
 }
 
+static void on_raw(dd_httpc_result *res, void *ud)
+{
+	struct env *e = ud;
+
+	e->calls++;
+	e->err = (dd_err_t)res->status; /* the status, for the assertion */
+}
+
+static void malformed_requests_get_400(void **state)
+{
+	struct env *e = *state;
+	static const char *const bodies[] = {
+		"not json", "{}", "{\"quote\":5}", "{\"quote\":\"!!!\"}",
+		"{\"quote\":\"\"}", "{\"quote\":\"AAAA\"}",
+	};
+	const char *headers[] = {"x-api-key: local-key",
+				 "Content-Type: application/json"};
+	char url[96];
+
+	snprintf(url, sizeof url, "%s/appraisal/v1/attest", e->base);
+	for (size_t i = 0; i < sizeof bodies / sizeof bodies[0]; i++) {
+		dd_httpc_request rq = {.method = "POST", .url = url,
+				       .headers = headers, .n_headers = 2,
+				       .body = bodies[i],
+				       .body_len = strlen(bodies[i])};
+		assert_int_equal(dd_httpc_start(e->http, &rq, on_raw, e, NULL), DD_OK);
+		spin(e);
+		assert_int_equal((int)e->err, 400);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(quote_to_token_to_verdict, setup, teardown),
 		cmocka_unit_test_setup_teardown(refusals, setup, teardown),
+		cmocka_unit_test_setup_teardown(malformed_requests_get_400, setup, teardown),
 	};
 	dd_json_setup();
 	return cmocka_run_group_tests(tests, NULL, NULL);
