@@ -44,6 +44,41 @@ static int is_sep(char c)
 	return c == ',' || c == ' ' || c == '\t' || c == '\n' || c == '\r';
 }
 
+static int name_char(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+	       (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
+}
+
+/* Splits "name=hex" off an entry; an entry without '=' is unnamed. */
+static dd_err_t take_name(const char **start, const char *end, char *name,
+			  char *why, size_t why_len)
+{
+	const char *eq = memchr(*start, '=', (size_t)(end - *start));
+	size_t n;
+
+	name[0] = '\0';
+	if (eq == NULL)
+		return DD_OK;
+	n = (size_t)(eq - *start);
+	if (n == 0 || n > DD_PIN_MAX_NAME) {
+		snprintf(why, why_len, "an MRTD name must be 1-%d characters",
+			 DD_PIN_MAX_NAME);
+		return DD_ERR_INVALID;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (!name_char((*start)[i])) {
+			snprintf(why, why_len, "an MRTD name may hold only "
+					       "[A-Za-z0-9._-]");
+			return DD_ERR_INVALID;
+		}
+	}
+	memcpy(name, *start, n);
+	name[n] = '\0';
+	*start = eq + 1;
+	return DD_OK;
+}
+
 static dd_err_t parse_mrtds(const char *list, dd_pin_policy *out, char *why,
 			    size_t why_len)
 {
@@ -64,6 +99,9 @@ static dd_err_t parse_mrtds(const char *list, dd_pin_policy *out, char *why,
 			snprintf(why, why_len, "more than %d MRTDs", DD_PIN_MAX_MRTD);
 			return DD_ERR_INVALID;
 		}
+		rc = take_name(&start, p, out->name[out->n_mrtd], why, why_len);
+		if (rc)
+			return rc;
 		rc = copy_hex(start, (size_t)(p - start), out->mrtd[out->n_mrtd],
 			      "an MRTD", why, why_len);
 		if (rc)
@@ -140,4 +178,30 @@ dd_pin_verdict dd_pin_check(const dd_pin_policy *p, const dd_att_claims *c,
 	}
 	why[0] = '\0';
 	return DD_PIN_PASS;
+}
+
+const char *dd_pin_name_of(const dd_pin_policy *p, const char *mrtd)
+{
+	for (size_t i = 0; i < p->n_mrtd; i++) {
+		if (strcmp(p->mrtd[i], mrtd) == 0)
+			return p->name[i];
+	}
+	return NULL;
+}
+
+const char *dd_pin_verdict_name(dd_pin_verdict v)
+{
+	switch (v) {
+	case DD_PIN_PASS:
+		return "pass";
+	case DD_PIN_UNPINNED:
+		return "unpinned";
+	case DD_PIN_BAD_MRTD:
+		return "mrtd";
+	case DD_PIN_BAD_RTMR:
+		return "rtmr";
+	case DD_PIN_LOW_TCB:
+		return "tcb";
+	}
+	return "unknown";
 }

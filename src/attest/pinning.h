@@ -18,9 +18,11 @@
 #include "core/err.h"
 
 #define DD_PIN_MAX_MRTD 32
+#define DD_PIN_MAX_NAME 32
 
 typedef struct dd_pin_policy {
 	char mrtd[DD_PIN_MAX_MRTD][DD_MEAS_HEX + 1];
+	char name[DD_PIN_MAX_MRTD][DD_PIN_MAX_NAME + 1]; /* "" if unnamed */
 	size_t n_mrtd;
 	char rtmr[4][DD_MEAS_HEX + 1];  /* "" = any value */
 	int min_tcb_rank;
@@ -37,8 +39,9 @@ typedef enum {
 } dd_pin_verdict;
 
 /*
- * Builds a policy. mrtds: hex MRTDs separated by commas or whitespace
- * (NULL or blank: unpinned). min_tcb: a status name (NULL or blank:
+ * Builds a policy. mrtds: MRTDs separated by commas or whitespace, each
+ * hex or name=hex so logs and /health can say which image a VM runs
+ * (names: up to 32 of [A-Za-z0-9._-]; NULL or blank: unpinned). min_tcb: a status name (NULL or blank:
  * "UpToDate"). rtmrs: NULL, or four entries, each hex or "" for any.
  * INVALID with why on any malformed entry.
  */
@@ -46,9 +49,15 @@ dd_err_t dd_pin_policy_parse(const char *mrtds, const char *min_tcb,
 			     const char *const rtmrs[4], int enforce,
 			     dd_pin_policy *out, char *why, size_t why_len);
 
+/* "pass", "unpinned", "mrtd", "rtmr" or "tcb": for /health and logs. */
+const char *dd_pin_verdict_name(dd_pin_verdict v);
+
 /* Judges claims against the policy; why explains a refusal. */
 dd_pin_verdict dd_pin_check(const dd_pin_policy *p, const dd_att_claims *c,
 			    char *why, size_t why_len);
+
+/* The allowlist name of an MRTD (lower-case hex): "" if unnamed, NULL if absent. */
+const char *dd_pin_name_of(const dd_pin_policy *p, const char *mrtd);
 
 /* Rank of a TCB status name (higher is better), -1 when unknown. */
 int dd_tcb_rank(const char *status);

@@ -106,6 +106,34 @@ static void malformed_policies_are_refused(void **state)
 	assert_int_equal(dd_tcb_rank("uptodate"), -1);
 }
 
+static void named_entries(void **state)
+{
+	dd_pin_policy p;
+	char why[128];
+	dd_att_claims c = claims(M2, "UpToDate");
+
+	(void)state;
+	assert_int_equal(dd_pin_policy_parse("web-2026.11=" M1 ", " M2, NULL, NULL,
+					     1, &p, why, sizeof why), DD_OK);
+	assert_int_equal(p.n_mrtd, 2);
+	assert_string_equal(dd_pin_name_of(&p, M1), "web-2026.11");
+	assert_string_equal(dd_pin_name_of(&p, M2), "");
+	assert_null(dd_pin_name_of(&p, M3));
+	assert_int_equal(dd_pin_check(&p, &c, why, sizeof why), DD_PIN_PASS);
+	/* Names are bounded and plain; an empty name is a typo. */
+	assert_int_equal(dd_pin_policy_parse("=" M1, NULL, NULL, 1, &p, why,
+					     sizeof why), DD_ERR_INVALID);
+	assert_int_equal(dd_pin_policy_parse("a b=" M1, NULL, NULL, 1, &p, why,
+					     sizeof why), DD_ERR_INVALID);
+	assert_int_equal(dd_pin_policy_parse("we/b=" M1, NULL, NULL, 1, &p, why,
+					     sizeof why), DD_ERR_INVALID);
+	assert_int_equal(dd_pin_policy_parse(
+		"abcdefghijabcdefghijabcdefghijabc=" M1, NULL, NULL, 1, &p, why,
+		sizeof why), DD_ERR_INVALID);
+	assert_int_equal(dd_pin_policy_parse("x=y=" M1, NULL, NULL, 1, &p, why,
+					     sizeof why), DD_ERR_INVALID);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -113,6 +141,7 @@ int main(void)
 		cmocka_unit_test(allowlist_and_tcb_floor),
 		cmocka_unit_test(rtmrs_when_pinned),
 		cmocka_unit_test(malformed_policies_are_refused),
+		cmocka_unit_test(named_entries),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
