@@ -3,11 +3,15 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 
-static const char label[] = "devopsdefender/register/v1";
+#include <string.h>
 
-dd_err_t dd_binding_register(const uint8_t *nonce, size_t nonce_len,
-			     const uint8_t pubkey[DD_NOISE_PUBKEY_LEN],
-			     uint8_t out[DD_REPORT_DATA_LEN])
+static const char register_label[] = "devopsdefender/register/v1";
+static const char cp_label[] = "devopsdefender/cp-attest/v1";
+
+/* SHA-512(label || nonce || pubkey); pubkey may be NULL. */
+static dd_err_t labelled_hash(const char *label, const uint8_t *nonce,
+			      size_t nonce_len, const uint8_t *pubkey,
+			      uint8_t out[DD_REPORT_DATA_LEN])
 {
 	EVP_MD_CTX *md = NULL;
 	unsigned int n = 0;
@@ -19,15 +23,29 @@ dd_err_t dd_binding_register(const uint8_t *nonce, size_t nonce_len,
 	if (md == NULL)
 		return DD_ERR_NOMEM;
 	if (EVP_DigestInit_ex(md, EVP_sha512(), NULL) != 1 ||
-	    EVP_DigestUpdate(md, label, sizeof label - 1) != 1 ||
+	    EVP_DigestUpdate(md, label, strlen(label)) != 1 ||
 	    EVP_DigestUpdate(md, nonce, nonce_len) != 1 ||
-	    EVP_DigestUpdate(md, pubkey, DD_NOISE_PUBKEY_LEN) != 1 ||
+	    (pubkey != NULL &&
+	     EVP_DigestUpdate(md, pubkey, DD_NOISE_PUBKEY_LEN) != 1) ||
 	    EVP_DigestFinal_ex(md, out, &n) != 1 || n != DD_REPORT_DATA_LEN)
 		goto out;
 	rc = DD_OK;
 out:
 	EVP_MD_CTX_free(md);
 	return rc;
+}
+
+dd_err_t dd_binding_register(const uint8_t *nonce, size_t nonce_len,
+			     const uint8_t pubkey[DD_NOISE_PUBKEY_LEN],
+			     uint8_t out[DD_REPORT_DATA_LEN])
+{
+	return labelled_hash(register_label, nonce, nonce_len, pubkey, out);
+}
+
+dd_err_t dd_binding_cp_attest(const uint8_t *nonce, size_t nonce_len,
+			      uint8_t out[DD_REPORT_DATA_LEN])
+{
+	return labelled_hash(cp_label, nonce, nonce_len, NULL, out);
 }
 
 dd_err_t dd_binding_check(const uint8_t report_data[DD_REPORT_DATA_LEN],

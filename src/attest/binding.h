@@ -25,6 +25,15 @@ dd_err_t dd_binding_register(const uint8_t *nonce, size_t nonce_len,
 			     uint8_t out[DD_REPORT_DATA_LEN]);
 
 /*
+ * The CP's own quotes (its token and GET /cp/attest):
+ * SHA-512("devopsdefender/cp-attest/v1" || nonce). A different label from
+ * registration, so a CP quote can never pass as an agent's. Same nonce
+ * limits as above.
+ */
+dd_err_t dd_binding_cp_attest(const uint8_t *nonce, size_t nonce_len,
+			      uint8_t out[DD_REPORT_DATA_LEN]);
+
+/*
  * DD_OK when report_data is exactly the binding of nonce and pubkey
  * (compared in constant time); DD_ERR_CRYPTO when it is not.
  */

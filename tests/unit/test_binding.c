@@ -34,6 +34,28 @@ static void known_answer(void **state)
 	assert_int_equal(dd_binding_check(rd, nonce, 32, pk), DD_OK);
 }
 
+/* hashlib.sha512(b"devopsdefender/cp-attest/v1" + bytes(range(16))) */
+static const char cp_hex[] =
+	"588ee9fc2cff3f5ee81c435e5f215eab3b6905391e022ed10d2141a0fe6585fe"
+	"4a1db8f9e9690f1051118502cdfe0fc29f90eaebf2ef1100715f0d20c56aaa4f";
+
+static void cp_attest_known_answer(void **state)
+{
+	uint8_t nonce[32], pk[32], rd[64], want[64], reg[64];
+
+	(void)state;
+	fixtures(nonce, pk);
+	assert_int_equal(dd_hex_decode(cp_hex, 128, want, 64), DD_OK);
+	assert_int_equal(dd_binding_cp_attest(nonce, 16, rd), DD_OK);
+	assert_memory_equal(rd, want, 64);
+	/* The labels keep a CP quote from ever passing as a registration. */
+	assert_int_equal(dd_binding_register(nonce, 16, pk, reg), DD_OK);
+	assert_memory_not_equal(rd, reg, 64);
+	assert_int_equal(dd_binding_cp_attest(nonce, 0, rd), DD_ERR_INVALID);
+	assert_int_equal(dd_binding_cp_attest(nonce, DD_BINDING_MAX_NONCE + 1, rd),
+			 DD_ERR_INVALID);
+}
+
 static void any_change_breaks_the_binding(void **state)
 {
 	uint8_t nonce[32], pk[32], rd[64];
@@ -71,6 +93,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(known_answer),
+		cmocka_unit_test(cp_attest_known_answer),
 		cmocka_unit_test(any_change_breaks_the_binding),
 		cmocka_unit_test(nonce_length_bounds),
 	};
