@@ -63,8 +63,10 @@ static void finish(dd_quote_provider *p, dd_err_t err)
 	p->call = NULL;
 	if (err != DD_OK)
 		dd_buf_reset(&p->quote);
-	job.cb(p->closing ? DD_ERR_CANCELLED : err, p->quote.data,
-	       p->quote.len, err ? p->why : "", job.ud);
+	/* A job cancelled by close has already been told. */
+	if (job.cb != NULL)
+		job.cb(p->closing ? DD_ERR_CANCELLED : err, p->quote.data,
+		       p->quote.len, err ? p->why : "", job.ud);
 	dd_buf_reset(&p->quote);
 	p->why[0] = '\0';
 	if (p->closing && p->count == 0) {
@@ -311,6 +313,16 @@ void dd_quote_provider_close(dd_quote_provider *p)
 		dd_ndjson_cancel(p->call);
 		finish(p, DD_ERR_CANCELLED);
 	} else {
+		/*
+		 * The thread cannot be stopped mid-quote; its result is
+		 * dropped when it lands, but the caller hears now, so it may
+		 * free whatever its callback would have touched.
+		 */
+		struct pending *job = &p->queue[p->head];
+		dd_quote_cb cb = job->cb;
+
+		job->cb = NULL;
 		uv_cancel((uv_req_t *)&p->work); /* if not yet started */
+		cb(DD_ERR_CANCELLED, NULL, 0, "provider closed", job->ud);
 	}
 }

@@ -61,9 +61,11 @@ dd_err_t dd_quote_provider_sim(uv_loop_t *loop, const uint8_t mrtd[48],
 const char *dd_quote_provider_kind(const dd_quote_provider *p);
 
 /*
- * Cancels everything pending (callbacks run with CANCELLED before this
- * returns) and frees the provider as soon as no work is in flight (a
- * quote already being generated on the thread pool finishes first).
+ * Cancels everything: every outstanding callback, the one being served
+ * included, runs with CANCELLED before this returns, so callers may free
+ * their state right after. The provider itself is freed once no work is
+ * in flight (a quote already being generated on the thread pool finishes
+ * first, and its result is dropped).
  */
 void dd_quote_provider_close(dd_quote_provider *p);
 
