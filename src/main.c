@@ -14,6 +14,7 @@
 #include "core/log.h"
 #include "cp/cp.h"
 #include "dev/dev.h"
+#include "dev/ita_mode.h"
 #include "net/service.h"
 
 #define EXIT_USAGE 2
@@ -22,6 +23,7 @@ static const char *const mode_help[][2] = {
 	{"cp", "control plane: fleet dashboard, registration, fleet API"},
 	{"agent", "in-VM agent: dashboard, deploy/exec/logs, Noise gateway"},
 	{"dev", "a whole local fleet on loopback (CP + agent), for development"},
+	{"ita", "local Intel Trust Authority stand-in (development only)"},
 	{"quote", "parse and verify a TDX quote (FILE or stdin; raw, hex, base64)"},
 };
 
@@ -73,6 +75,8 @@ static int run_server_mode(dd_mode mode)
 		     dd_mode_name(mode));
 	if (mode == DD_MODE_CP)
 		rc = dd_cp_run(cfg);
+	else if (mode == DD_MODE_ITA)
+		rc = dd_ita_mode_run(cfg);
 	else
 		rc = dd_agent_run(cfg);
 	dd_config_free(cfg);
@@ -117,7 +121,7 @@ int main(int argc, char **argv)
 		return dd_quote_cli_main(argc - argi, argv + argi);
 	}
 	if (dd_mode_parse(mode_text, &mode) != DD_OK ||
-	    !(mode & (DD_MODE_CP | DD_MODE_AGENT | DD_MODE_DEV))) {
+	    !(mode & (DD_MODE_CP | DD_MODE_AGENT | DD_MODE_DEV | DD_MODE_ITA))) {
 		fprintf(stderr, "devopsdefender: unknown mode '%s'\n", mode_text);
 		usage(stderr);
 		return EXIT_USAGE;

@@ -21,8 +21,10 @@ enum var_type {
 };
 
 #define ALL_SERVERS (DD_MODE_CP | DD_MODE_AGENT)
-#define EVERY (DD_MODE_CP | DD_MODE_AGENT | DD_MODE_SESSIOND |             \
-	       DD_MODE_RUNTIME | DD_MODE_DEV | DD_MODE_CLIENT)
+/* Every mode that runs an HTTP listener. */
+#define LISTENERS (ALL_SERVERS | DD_MODE_ITA)
+#define EVERY (LISTENERS | DD_MODE_SESSIOND | DD_MODE_RUNTIME | DD_MODE_DEV | \
+	       DD_MODE_CLIENT)
 
 struct var {
 	const char *name;
@@ -40,12 +42,14 @@ struct var {
 static const char *const owner_kinds[] = {"user", "org", "repo", NULL};
 static const char *const log_levels[] = {"debug", "info", "warn", "error", NULL};
 static const char *const log_formats[] = {"logfmt", "json", NULL};
+static const char *const ita_modes[] = {"intel", "local", NULL};
+static const char *const providers[] = {"ee", "tsm", "sim", NULL};
 
 #define OFF(f) offsetof(dd_config, f)
 #define MS_DAY (24ull * 3600 * 1000)
 
 static const struct var vars[] = {
-	{"DD_ENV", T_LABEL, NULL, 0, 0, ALL_SERVERS, ALL_SERVERS, false,
+	{"DD_ENV", T_LABEL, NULL, 0, 0, LISTENERS, LISTENERS, false,
 	 OFF(env), NULL, "environment label: production, staging, dev, pr-N, ..."},
 	{"DD_OWNER", T_NONBLANK, NULL, 0, 0, ALL_SERVERS, ALL_SERVERS, false,
 	 OFF(owner), NULL, "fleet owner: GitHub user, org, or owner/repo"},
@@ -57,9 +61,9 @@ static const struct var vars[] = {
 	 OFF(vm_name), NULL, "name of this VM (default: /etc/hostname)"},
 	{"DD_DEV", T_FLAG, "0", 0, 0, EVERY, 0, false, OFF(dev), NULL,
 	 "explicit development mode: accepts simulated quotes, dev sign-in"},
-	{"DD_BIND_ADDR", T_HOSTADDR, "0.0.0.0", 0, 0, ALL_SERVERS, 0, false,
+	{"DD_BIND_ADDR", T_HOSTADDR, "0.0.0.0", 0, 0, LISTENERS, 0, false,
 	 OFF(bind_addr), NULL, "address the HTTP listeners bind to"},
-	{"DD_PORT", T_U16, "8080", 0, 65535, ALL_SERVERS, 0, false, OFF(port),
+	{"DD_PORT", T_U16, "8080", 0, 65535, LISTENERS, 0, false, OFF(port),
 	 NULL, "main HTTP port (0: any free port)"},
 	{"DD_API_PORT", T_U16, "8081", 0, 65535, DD_MODE_AGENT, 0, false,
 	 OFF(api_port), NULL, "agent API listener port (0: any free port)"},
@@ -75,6 +79,43 @@ static const struct var vars[] = {
 	{"EE_TOKEN", T_STR, NULL, 0, 0,
 	 DD_MODE_CP | DD_MODE_AGENT | DD_MODE_RUNTIME, 0, true, OFF(ee_token),
 	 NULL, "EasyEnclave seal token sent with every socket request"},
+	{"DD_ITA_MODE", T_CHOICE, "intel", 0, 0, ALL_SERVERS, 0, false,
+	 OFF(ita_mode), ita_modes,
+	 "intel, or local (the dev issuer; refused outside DD_DEV)"},
+	{"DD_ITA_BASE_URL", T_URL, NULL, 0, 0, ALL_SERVERS, ALL_SERVERS, false,
+	 OFF(ita_base_url), NULL, "Intel Trust Authority API base URL"},
+	{"DD_ITA_API_KEY", T_NONBLANK, NULL, 0, 0, ALL_SERVERS | DD_MODE_ITA,
+	 ALL_SERVERS | DD_MODE_ITA, true, OFF(ita_api_key), NULL,
+	 "Intel Trust Authority API key (ita mode: the key it demands)"},
+	{"DD_ITA_JWKS_URL", T_URL, NULL, 0, 0, ALL_SERVERS, ALL_SERVERS, false,
+	 OFF(ita_jwks_url), NULL, "where the token signing keys are published"},
+	{"DD_ITA_ISSUER", T_NONBLANK, NULL, 0, 0, ALL_SERVERS | DD_MODE_ITA,
+	 ALL_SERVERS, false, OFF(ita_issuer), NULL,
+	 "exact iss of tokens (ita mode: default its own URL)"},
+	{"DD_ITA_REFRESH_SECS", T_U64, "180", 1, 86400, ALL_SERVERS, 0, false,
+	 OFF(ita_refresh_secs), NULL, "how often the own token is re-minted"},
+	{"DD_QUOTE_PROVIDER", T_CHOICE, "ee", 0, 0, ALL_SERVERS, 0, false,
+	 OFF(quote_provider), providers,
+	 "where own quotes come from: ee, tsm, or sim (DD_DEV only)"},
+	{"DD_TSM_ROOT", T_PATH, "/sys/kernel/config/tsm/report", 0, 0,
+	 ALL_SERVERS, 0, false, OFF(tsm_root), NULL,
+	 "configfs-tsm report directory"},
+	{"DD_EXPECTED_MRTD", T_STR, NULL, 0, 0, DD_MODE_CP, 0, false,
+	 OFF(expected_mrtd), NULL,
+	 "allowlist of MRTDs, [name=]hex separated by commas (empty: unpinned)"},
+	{"DD_EXPECTED_TCB", T_NONBLANK, NULL, 0, 0, DD_MODE_CP, 0, false,
+	 OFF(expected_tcb), NULL, "lowest TCB status accepted (default UpToDate)"},
+	{"DD_EXPECTED_RTMR0", T_NONBLANK, NULL, 0, 0, DD_MODE_CP, 0, false,
+	 OFF(expected_rtmr[0]), NULL, "exact RTMR0 (unset: any)"},
+	{"DD_EXPECTED_RTMR1", T_NONBLANK, NULL, 0, 0, DD_MODE_CP, 0, false,
+	 OFF(expected_rtmr[1]), NULL, "exact RTMR1 (unset: any)"},
+	{"DD_EXPECTED_RTMR2", T_NONBLANK, NULL, 0, 0, DD_MODE_CP, 0, false,
+	 OFF(expected_rtmr[2]), NULL, "exact RTMR2 (unset: any)"},
+	{"DD_EXPECTED_RTMR3", T_NONBLANK, NULL, 0, 0, DD_MODE_CP, 0, false,
+	 OFF(expected_rtmr[3]), NULL, "exact RTMR3 (unset: any)"},
+	{"DD_MEASUREMENT_ENFORCE", T_FLAG, "1", 0, 0, DD_MODE_CP, 0, false,
+	 OFF(measurement_enforce), NULL,
+	 "refuse what pinning rejects (0: only warn)"},
 	{"DD_CA_FILE", T_PATH, NULL, 0, 0, EVERY, 0, false, OFF(ca_file), NULL,
 	 "extra CA bundle for outbound TLS (tests); verification stays on"},
 	{"DD_LOG_LEVEL", T_CHOICE, "info", 0, 0, EVERY, 0, false,
@@ -86,29 +127,29 @@ static const struct var vars[] = {
 	{"DD_HTTP_CLIENT_MAX_RESPONSE", T_U64, "8388608", 1024, 1ull << 30,
 	 EVERY, 0, false, OFF(outbound_max_response), NULL,
 	 "largest outbound response body accepted, bytes"},
-	{"DD_HTTP_MAX_HEAD_BYTES", T_U64, "16384", 1024, 1 << 20, ALL_SERVERS, 0,
+	{"DD_HTTP_MAX_HEAD_BYTES", T_U64, "16384", 1024, 1 << 20, LISTENERS, 0,
 	 false, OFF(http.max_head_bytes), NULL, "request line + headers -> 431"},
-	{"DD_HTTP_MAX_HEADERS", T_U64, "64", 8, 1000, ALL_SERVERS, 0, false,
+	{"DD_HTTP_MAX_HEADERS", T_U64, "64", 8, 1000, LISTENERS, 0, false,
 	 OFF(http.max_headers), NULL, "header count -> 431"},
-	{"DD_HTTP_MAX_BODY", T_U64, "1048576", 1024, 1ull << 30, ALL_SERVERS, 0,
+	{"DD_HTTP_MAX_BODY", T_U64, "1048576", 1024, 1ull << 30, LISTENERS, 0,
 	 false, OFF(http.max_body), NULL, "request body cap once authenticated"},
-	{"DD_HTTP_MAX_BODY_UNAUTH", T_U64, "65536", 256, 1ull << 30, ALL_SERVERS,
+	{"DD_HTTP_MAX_BODY_UNAUTH", T_U64, "65536", 256, 1ull << 30, LISTENERS,
 	 0, false, OFF(http.max_body_unauth), NULL,
 	 "request body cap before authentication"},
-	{"DD_HTTP_HEAD_TIMEOUT_MS", T_U64, "10000", 100, MS_DAY, ALL_SERVERS, 0,
+	{"DD_HTTP_HEAD_TIMEOUT_MS", T_U64, "10000", 100, MS_DAY, LISTENERS, 0,
 	 false, OFF(http.head_timeout_ms), NULL, "time to send headers -> 408"},
-	{"DD_HTTP_BODY_TIMEOUT_MS", T_U64, "30000", 100, MS_DAY, ALL_SERVERS, 0,
+	{"DD_HTTP_BODY_TIMEOUT_MS", T_U64, "30000", 100, MS_DAY, LISTENERS, 0,
 	 false, OFF(http.body_timeout_ms), NULL, "time to send the body -> 408"},
-	{"DD_HTTP_IDLE_TIMEOUT_MS", T_U64, "60000", 100, MS_DAY, ALL_SERVERS, 0,
+	{"DD_HTTP_IDLE_TIMEOUT_MS", T_U64, "60000", 100, MS_DAY, LISTENERS, 0,
 	 false, OFF(http.idle_timeout_ms), NULL, "keep-alive idle time"},
-	{"DD_HTTP_WRITE_TIMEOUT_MS", T_U64, "30000", 100, MS_DAY, ALL_SERVERS, 0,
+	{"DD_HTTP_WRITE_TIMEOUT_MS", T_U64, "30000", 100, MS_DAY, LISTENERS, 0,
 	 false, OFF(http.write_timeout_ms), NULL,
 	 "a response that makes no progress for this long is dropped"},
-	{"DD_HTTP_MAX_CONNECTIONS", T_U64, "10000", 1, 1000000, ALL_SERVERS, 0,
+	{"DD_HTTP_MAX_CONNECTIONS", T_U64, "10000", 1, 1000000, LISTENERS, 0,
 	 false, OFF(http.max_connections), NULL, "open connections per listener"},
-	{"DD_DRAIN_TIMEOUT_MS", T_U64, "10000", 0, MS_DAY, ALL_SERVERS, 0, false,
+	{"DD_DRAIN_TIMEOUT_MS", T_U64, "10000", 0, MS_DAY, LISTENERS, 0, false,
 	 OFF(http.drain_timeout_ms), NULL, "shutdown grace for in-flight requests"},
-	{"DD_WS_MAX_MESSAGE", T_U64, "1048576", 125, 1ull << 30, ALL_SERVERS, 0,
+	{"DD_WS_MAX_MESSAGE", T_U64, "1048576", 125, 1ull << 30, LISTENERS, 0,
 	 false, OFF(http.ws_max_message), NULL, "largest WebSocket message"},
 };
 
@@ -339,6 +380,40 @@ static dd_err_t default_vm_name(dd_config *cfg)
 	return cfg->vm_name ? DD_OK : DD_ERR_NOMEM;
 }
 
+static int env_is_protected(const char *env)
+{
+	return env != NULL &&
+	       (strcmp(env, "production") == 0 || strcmp(env, "staging") == 0);
+}
+
+/*
+ * Development stand-ins (simulated quotes, the local issuer) must never
+ * be reachable by a misconfigured production process: they need DD_DEV,
+ * and the protected environments refuse them even then.
+ */
+static void check_attestation(const dd_config *cfg, dd_buf *errors, int *bad)
+{
+	const char *what = NULL;
+
+	if (cfg->mode == DD_MODE_ITA)
+		what = "DD_MODE: the local ITA";
+	else if ((cfg->mode & ALL_SERVERS) && cfg->ita_mode == DD_ITA_LOCAL)
+		what = "DD_ITA_MODE: local";
+	if (what != NULL && (!cfg->dev || env_is_protected(cfg->env))) {
+		dd_buf_appendf(errors, "%s is for development only (needs DD_DEV=1 "
+				       "and an environment other than production "
+				       "or staging)\n", what);
+		*bad = 1;
+	}
+	if ((cfg->mode & ALL_SERVERS) && cfg->quote_provider == DD_PROVIDER_SIM &&
+	    (!cfg->dev || env_is_protected(cfg->env))) {
+		dd_buf_append_str(errors, "DD_QUOTE_PROVIDER: sim needs DD_DEV=1 and "
+					  "an environment other than production "
+					  "or staging\n");
+		*bad = 1;
+	}
+}
+
 /* Rules that span several variables. */
 static void check_cross(const dd_config *cfg, dd_buf *errors, int *bad)
 {
@@ -358,6 +433,7 @@ static void check_cross(const dd_config *cfg, dd_buf *errors, int *bad)
 		dd_buf_append_str(errors, "DD_API_PORT: must differ from DD_PORT\n");
 		*bad = 1;
 	}
+	check_attestation(cfg, errors, bad);
 	if (cfg->http.max_body_unauth > cfg->http.max_body) {
 		dd_buf_append_str(errors, "DD_HTTP_MAX_BODY_UNAUTH: must not exceed "
 					  "DD_HTTP_MAX_BODY\n");
@@ -445,7 +521,7 @@ static const struct {
 	{"cp", DD_MODE_CP},           {"management", DD_MODE_CP},
 	{"agent", DD_MODE_AGENT},     {"sessiond", DD_MODE_SESSIOND},
 	{"runtime", DD_MODE_RUNTIME}, {"dev", DD_MODE_DEV},
-	{"client", DD_MODE_CLIENT},
+	{"client", DD_MODE_CLIENT},   {"ita", DD_MODE_ITA},
 };
 
 dd_err_t dd_mode_parse(const char *s, dd_mode *out)

@@ -26,7 +26,21 @@ typedef enum {
 	DD_MODE_RUNTIME = 1u << 3,
 	DD_MODE_DEV = 1u << 4,
 	DD_MODE_CLIENT = 1u << 5,
+	DD_MODE_ITA = 1u << 6,     /* the local ITA stand-in (dev only) */
 } dd_mode;
+
+/* Which Intel Trust Authority the fleet trusts (DD_ITA_MODE). */
+typedef enum {
+	DD_ITA_INTEL = 0,   /* Intel's service, or a faithful stand-in */
+	DD_ITA_LOCAL,       /* `devopsdefender ita`: dev fleets only */
+} dd_ita_mode;
+
+/* Where this process's own quotes come from (DD_QUOTE_PROVIDER). */
+typedef enum {
+	DD_PROVIDER_EE = 0, /* EasyEnclave's attest method */
+	DD_PROVIDER_TSM,    /* the kernel's configfs-tsm */
+	DD_PROVIDER_SIM,    /* simulated quotes: DD_DEV only */
+} dd_provider_kind;
 
 typedef enum {
 	DD_OWNER_USER = 0,
@@ -70,6 +84,18 @@ typedef struct dd_config {
 	int log_format;         /* DD_LOG_FORMAT, a dd_log_format value */
 	uint64_t outbound_timeout_ms; /* DD_HTTP_CLIENT_TIMEOUT_MS */
 	uint64_t outbound_max_response; /* DD_HTTP_CLIENT_MAX_RESPONSE */
+	int ita_mode;           /* DD_ITA_MODE, a dd_ita_mode value */
+	char *ita_base_url;     /* DD_ITA_BASE_URL */
+	char *ita_api_key;      /* DD_ITA_API_KEY, secret */
+	char *ita_jwks_url;     /* DD_ITA_JWKS_URL */
+	char *ita_issuer;       /* DD_ITA_ISSUER, may be NULL in ita mode */
+	uint64_t ita_refresh_secs; /* DD_ITA_REFRESH_SECS */
+	int quote_provider;     /* DD_QUOTE_PROVIDER, a dd_provider_kind */
+	char *tsm_root;         /* DD_TSM_ROOT */
+	char *expected_mrtd;    /* DD_EXPECTED_MRTD, may be NULL (unpinned) */
+	char *expected_tcb;     /* DD_EXPECTED_TCB, may be NULL */
+	char *expected_rtmr[4]; /* DD_EXPECTED_RTMR0..3, may be NULL */
+	int measurement_enforce; /* DD_MEASUREMENT_ENFORCE */
 	dd_http_limits http;
 } dd_config;
 

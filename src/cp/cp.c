@@ -1,12 +1,20 @@
 #include "cp/cp.h"
 
+#include <stdio.h>
+#include <string.h>
+
 #include <jansson.h>
 
+#include "attest/attest_setup.h"
+#include "attest/attestor.h"
 #include "core/alloc.h"
 #include "core/buf.h"
 #include "core/json.h"
 #include "core/log.h"
+#include "cp/cp_attest.h"
 #include "net/http.h"
+#include "net/httpc.h"
+#include "net/ndjson.h"
 #include "net/service.h"
 #include "net/static.h"
 
@@ -16,43 +24,115 @@ struct dd_cp {
 	uv_loop_t *loop;
 	/*
 	 * /health is polled constantly (collectors, load balancers); its
-	 * body only changes with uptime_secs, so it is rendered once a second.
+	 * body changes only with uptime_secs and token refreshes, so it is
+	 * rendered at most once a second.
 	 */
 	dd_buf health;
 	uint64_t health_sec;
+	dd_attestor *att;       /* NULL in tests that mount only /health */
+	dd_cp_attest *attest;
 };
 
-static dd_err_t render_health(dd_cp *cp, uint64_t uptime)
+/*
+ * What this CP is, as attested: enough for a reader to see whether the
+ * fleet runs on simulated quotes and whether measurements are pinned.
+ */
+static json_t *attestation_json(const dd_cp *cp)
+{
+	const dd_ita_verdict *v = dd_attestor_verdict(cp->att);
+	const char *kind = dd_quote_provider_kind(dd_attestor_provider(cp->att));
+
+	if (v == NULL)
+		return json_pack("{s:s, s:b, s:b}", "provider", kind,
+				 "simulated", strcmp(kind, "simulated") == 0,
+				 "token", 0);
+	return json_pack("{s:s, s:b, s:b, s:s, s:s, s:s, s:b, s:I}",
+			 "provider", kind,
+			 "simulated", strcmp(kind, "simulated") == 0,
+			 "token", 1, "mrtd", v->claims.mrtd,
+			 "tcb_status", v->claims.tcb_status,
+			 "pinning", dd_pin_verdict_name(v->pin),
+			 "enforced", cp->cfg->measurement_enforce,
+			 "token_exp", (json_int_t)v->claims.exp);
+}
+
+static json_t *health_json(const dd_cp *cp, uint64_t uptime, int verbose)
 {
 	const dd_config *cfg = cp->cfg;
 	json_t *body;
-	dd_err_t rc;
 
-	body = json_pack("{s:b, s:s, s:s, s:s, s:s, s:s, s:s, s:b, s:I}",
+	body = json_pack("{s:b, s:s, s:s, s:s, s:s, s:s, s:s, s:b, s:I, s:s}",
 			 "ok", 1, "service", "cp", "env", cfg->env,
 			 "hostname", cfg->hostname ? cfg->hostname : cfg->vm_name,
 			 "vm_name", cfg->vm_name, "build", DD_BUILD_SHA,
 			 "version", DD_VERSION, "dev", cfg->dev,
-			 "uptime_secs", (json_int_t)uptime);
+			 "uptime_secs", (json_int_t)uptime,
+			 "ita_mode", cfg->ita_mode == DD_ITA_LOCAL ? "local"
+								    : "intel");
+	if (body == NULL || cp->att == NULL)
+		return body;
+	if (json_object_set_new(body, "attestation", attestation_json(cp)) != 0)
+		goto nomem;
+	/* The token is public by design; verbose keeps /health small. */
+	if (verbose && dd_attestor_token(cp->att) != NULL &&
+	    (json_object_set_new(body, "cp_ita",
+				 json_string(dd_attestor_token(cp->att))) != 0 ||
+	     json_object_set(body, "cp_ita_claims",
+			     dd_attestor_claims_json(cp->att)) != 0))
+		goto nomem;
+	return body;
+nomem:
+	json_decref(body);
+	return NULL;
+}
+
+static dd_err_t render_health(dd_cp *cp, uint64_t uptime, int verbose,
+			      dd_buf *out)
+{
+	json_t *body = health_json(cp, uptime, verbose);
+	dd_err_t rc;
+
 	if (body == NULL)
 		return DD_ERR_NOMEM;
-	dd_buf_reset(&cp->health);
-	rc = dd_json_append(&cp->health, body);
+	dd_buf_reset(out);
+	rc = dd_json_append(out, body);
 	if (rc == DD_OK)
-		rc = dd_buf_append_byte(&cp->health, '\n');
+		rc = dd_buf_append_byte(out, '\n');
 	json_decref(body);
 	return rc;
 }
 
-/* GET /health: public liveness and identity; grows with later issues. */
+static void respond_verbose(dd_cp *cp, dd_http_req *req, uint64_t uptime)
+{
+	dd_buf b;
+	dd_err_t rc;
+
+	dd_buf_init(&b, 256 * 1024);
+	rc = render_health(cp, uptime, 1, &b);
+	if (rc)
+		dd_http_respond_err(req, rc, NULL);
+	else
+		dd_http_respond(req, 200, "application/json", b.data, b.len);
+	dd_buf_free(&b);
+}
+
+/*
+ * GET /health: public liveness and identity; ?verbose=1 (exactly) adds
+ * the CP's ITA token and its verified claims.
+ */
 static void handle_health(dd_http_req *req, void *ud)
 {
 	dd_cp *cp = ud;
 	uint64_t uptime = (uv_now(cp->loop) - cp->started_ms) / 1000;
+	const char *verbose = dd_http_req_query(req, "verbose");
 	dd_err_t rc;
 
+	if (verbose != NULL && strcmp(verbose, "1") == 0) {
+		respond_verbose(cp, req, uptime);
+		return;
+	}
 	if (cp->health.len == 0 || uptime != cp->health_sec) {
-		rc = render_health(cp, uptime);
+		rc = render_health(cp, uptime, 0, &cp->health);
 		if (rc) {
 			dd_buf_reset(&cp->health);
 			dd_http_respond_err(req, rc, NULL);
@@ -83,8 +163,14 @@ void dd_cp_free(dd_cp *cp)
 {
 	if (cp == NULL)
 		return;
+	dd_cp_attest_free(cp->attest);
 	dd_buf_free(&cp->health);
 	dd_free(cp);
+}
+
+void dd_cp_set_attestor(dd_cp *cp, dd_attestor *att)
+{
+	cp->att = att;
 }
 
 dd_err_t dd_cp_mount(dd_cp *cp, dd_http_server *srv)
@@ -97,39 +183,185 @@ dd_err_t dd_cp_mount(dd_cp *cp, dd_http_server *srv)
 
 	for (size_t i = 0; rc == DD_OK && i < sizeof routes / sizeof routes[0]; i++)
 		rc = dd_http_server_route(srv, &routes[i]);
+	if (rc == DD_OK && cp->att != NULL) {
+		rc = dd_cp_attest_new(cp->loop, cp->att, &cp->attest);
+		if (rc == DD_OK)
+			rc = dd_cp_attest_mount(cp->attest, srv);
+	}
 	if (rc == DD_OK)
 		rc = dd_static_mount(srv, "/static");
 	return rc;
 }
 
-dd_err_t dd_cp_run(const dd_config *cfg)
-{
-	dd_service *svc = NULL;
+/* --- the cp mode: boot, serve, stop ------------------------------------ */
+
+struct boot {
+	const dd_config *cfg;
+	dd_service *svc;
 	dd_http_server *srv;
-	dd_cp *cp = NULL;
+	dd_cp *cp;
+	dd_httpc *http;
+	dd_ndjson *ee;
+	dd_attestor *att;
+	int clients_closed;
+	dd_err_t err;       /* why the boot failed, DD_OK otherwise */
+};
+
+static void listen_and_serve(struct boot *b)
+{
+	const dd_config *cfg = b->cfg;
 	dd_err_t rc;
 
-	rc = dd_service_new(cfg, "cp", &svc);
-	if (rc)
-		return rc;
-	rc = dd_cp_new(cfg, dd_service_loop(svc), &cp);
-	if (rc == DD_OK)
-		rc = dd_service_server(svc, "main", &srv);
-	if (rc == DD_OK)
-		rc = dd_cp_mount(cp, srv);
-	if (rc == DD_OK)
-		rc = dd_service_listen(svc, "main", cfg->bind_addr, cfg->port);
+	rc = dd_service_listen(b->svc, "main", cfg->bind_addr, cfg->port);
 	if (rc) {
-		dd_log_err(rc, "starting the CP listener on %s:%u", cfg->bind_addr,
-			   (unsigned)cfg->port);
-		goto out;
+		dd_log_err(rc, "starting the CP listener on %s:%u",
+			   cfg->bind_addr, (unsigned)cfg->port);
+		b->err = rc;
+		dd_service_stop(b->svc);
+		return;
 	}
 	dd_log_info("cp listening on http://%s:%u env=%s", cfg->bind_addr,
-		    (unsigned)dd_http_server_port(srv), cfg->env);
-	dd_service_ready(svc);
-	rc = dd_service_run(svc);
-out:
-	dd_service_free(svc);
-	dd_cp_free(cp);
+		    (unsigned)dd_http_server_port(b->srv), cfg->env);
+	dd_service_ready(b->svc);
+}
+
+/*
+ * The boot round decides whether the CP starts at all: a CP that cannot
+ * prove what it runs must not serve (in production the caller powers the
+ * VM off). Later rounds only keep the token fresh.
+ */
+static void on_round(dd_err_t err, int first, const char *why, void *ud)
+{
+	struct boot *b = ud;
+	const dd_ita_verdict *v = dd_attestor_verdict(b->att);
+
+	if (err && first) {
+		dd_log_err(err, "attestation at boot failed: %s", why);
+		b->err = err;
+		dd_service_stop(b->svc);
+		return;
+	}
+	if (err) {
+		dd_log_warn("token refresh failed, keeping the current token: %s",
+			    why);
+		return;
+	}
+	if (v->pin != DD_PIN_PASS && v->pin != DD_PIN_UNPINNED)
+		dd_log_warn("own measurements do not match the policy "
+			    "(not enforced): %s", v->why);
+	if (!first)
+		return;
+	dd_log_info("attested: provider=%s mrtd=%s tcb=%s pinning=%s",
+		    dd_quote_provider_kind(dd_attestor_provider(b->att)),
+		    v->claims.mrtd, v->claims.tcb_status[0]
+		    ? v->claims.tcb_status : "-", dd_pin_verdict_name(v->pin));
+	listen_and_serve(b);
+}
+
+static void on_shutdown(void *ud)
+{
+	struct boot *b = ud;
+
+	/* Nothing may reach the attestor once it starts closing. */
+	if (b->cp->attest != NULL)
+		dd_cp_attest_detach(b->cp->attest);
+	dd_cp_set_attestor(b->cp, NULL);
+	dd_attestor_free(b->att);
+	b->att = NULL;
+}
+
+static void on_drained(void *ud)
+{
+	struct boot *b = ud;
+
+	if (b->clients_closed)
+		return;
+	b->clients_closed = 1;
+	if (b->ee != NULL)
+		dd_ndjson_close(b->ee, NULL, NULL);
+	if (b->http != NULL)
+		dd_httpc_close(b->http, NULL, NULL);
+}
+
+static dd_err_t make_clients(struct boot *b)
+{
+	const dd_config *cfg = b->cfg;
+	uv_loop_t *loop = dd_service_loop(b->svc);
+	dd_httpc_opts ho = {.ca_file = cfg->ca_file,
+			    .timeout_ms = cfg->outbound_timeout_ms,
+			    .max_response = cfg->outbound_max_response};
+	dd_ndjson_opts eo = {.path = cfg->ee_socket, .token = cfg->ee_token,
+			     .timeout_ms = 60000};
+	dd_err_t rc;
+
+	rc = dd_httpc_new(loop, &ho, &b->http);
+	if (rc == DD_OK && cfg->quote_provider == DD_PROVIDER_EE)
+		rc = dd_ndjson_new(loop, &eo, &b->ee);
+	return rc;
+}
+
+static dd_err_t boot(struct boot *b)
+{
+	uv_loop_t *loop = dd_service_loop(b->svc);
+	char why[256] = "";
+	dd_err_t rc;
+
+	rc = make_clients(b);
+	if (rc) {
+		dd_log_err(rc, "creating the outbound clients");
+		return rc;
+	}
+	rc = dd_attestor_from_config(b->cfg, loop, b->http, b->ee, &b->att, why,
+				     sizeof why);
+	if (rc) {
+		dd_log_err(rc, "setting up attestation: %s", why);
+		return rc;
+	}
+	rc = dd_cp_new(b->cfg, loop, &b->cp);
+	if (rc == DD_OK) {
+		dd_cp_set_attestor(b->cp, b->att);
+		rc = dd_service_server(b->svc, "main", &b->srv);
+	}
+	if (rc == DD_OK)
+		rc = dd_cp_mount(b->cp, b->srv);
+	if (rc == DD_OK)
+		rc = dd_service_on_shutdown(b->svc, on_shutdown, b);
+	if (rc == DD_OK)
+		rc = dd_service_on_drained(b->svc, on_drained, b);
+	if (rc == DD_OK)
+		rc = dd_attestor_start(b->att, on_round, b);
+	if (rc)
+		dd_log_err(rc, "starting the CP");
+	return rc;
+}
+
+dd_err_t dd_cp_run(const dd_config *cfg)
+{
+	struct boot b = {.cfg = cfg};
+	dd_err_t rc;
+
+	rc = dd_service_new(cfg, "cp", &b.svc);
+	if (rc)
+		return rc;
+	rc = boot(&b);
+	if (rc == DD_OK) {
+		rc = dd_service_run(b.svc);
+		if (rc == DD_OK)
+			rc = b.err;
+	}
+	/*
+	 * After a failed boot the hooks never ran; after a clean run these
+	 * are no-ops. The loop then finishes the closes.
+	 */
+	if (b.cp != NULL)
+		on_shutdown(&b);
+	else
+		dd_attestor_free(b.att);
+	on_drained(&b);
+	uv_run(dd_service_loop(b.svc), UV_RUN_DEFAULT);
+	dd_service_free(b.svc);
+	dd_ndjson_free(b.ee);
+	dd_httpc_free(b.http);
+	dd_cp_free(b.cp);
 	return rc;
 }

@@ -7,6 +7,7 @@
 
 #include <uv.h>
 
+#include "attest/attestor.h"
 #include "core/config.h"
 #include "core/err.h"
 #include "net/http.h"
@@ -16,6 +17,11 @@ typedef struct dd_cp dd_cp;
 /* Caller frees with dd_cp_free() once the loop no longer runs its routes. */
 dd_err_t dd_cp_new(const dd_config *cfg, uv_loop_t *loop, dd_cp **out);
 void dd_cp_free(dd_cp *cp);
+/*
+ * The CP's attestation (borrowed; NULL detaches it). Set before
+ * dd_cp_mount to serve /cp/attest and the attestation part of /health.
+ */
+void dd_cp_set_attestor(dd_cp *cp, dd_attestor *att);
 /* Mounts every CP route on srv (tests mount them beside their own). */
 dd_err_t dd_cp_mount(dd_cp *cp, dd_http_server *srv);
 

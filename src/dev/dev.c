@@ -23,7 +23,7 @@ extern char **environ;
 
 struct child {
 	struct fleet *fleet;
-	const char *role;     /* "cp", "agent" */
+	const char *role;     /* "ita", "cp", "agent" */
 	const char *name;     /* label in messages */
 	uv_process_t proc;
 	uv_pipe_t ready;      /* fd 3 in the child */
@@ -48,6 +48,8 @@ struct fleet {
 	uint64_t port_base;
 	char self[4096];
 	char cp_url[128];
+	char ita_url[128];
+	char ita_key[64];     /* per run: the local ITA demands it */
 };
 
 static void start_next(struct fleet *f);
@@ -56,7 +58,8 @@ static void stop_all(struct fleet *f, int code);
 void dd_dev_usage(FILE *out)
 {
 	fputs("\nflags:\n"
-	      "  --port-base N   CP on N, agent on N+10 (main) and N+11 (API);\n"
+	      "  --port-base N   CP on N, agent on N+10 (main) and N+11 (API),\n"
+	      "                  local ITA on N+30;\n"
 	      "                  0 picks free ports [default: 8080]\n"
 	      "  --bind ADDR     loopback address to listen on [default: 127.0.0.1]\n",
 	      out);
@@ -107,14 +110,16 @@ static void on_child_exit(uv_process_t *p, int64_t status, int sig)
 
 static void print_banner(struct fleet *f)
 {
-	const struct child *cp = &f->kids[0], *ag = &f->kids[1];
+	const struct child *cp = &f->kids[1], *ag = &f->kids[2];
 
 	printf("\nDevOps Defender dev fleet is up (loopback only).\n\n"
 	       "  control plane  http://%s:%u/        health: http://%s:%u/health\n"
 	       "  agent %-8s http://%s:%u/        API:    http://%s:%u/health\n\n"
+	       "  local ITA      %s (simulated quotes, development only)\n\n"
 	       "Press Ctrl-C to stop everything.\n\n",
 	       f->bind, port_of(cp, "main"), f->bind, port_of(cp, "main"),
-	       ag->name, f->bind, port_of(ag, "main"), f->bind, port_of(ag, "api"));
+	       ag->name, f->bind, port_of(ag, "main"), f->bind, port_of(ag, "api"),
+	       f->ita_url);
 	fflush(stdout);
 }
 
@@ -145,7 +150,10 @@ static void child_ready(struct child *c)
 	json_decref(v);
 	c->is_ready = true;
 	uv_timer_stop(&f->timer);
-	if (c == &f->kids[0])
+	if (strcmp(c->role, "ita") == 0)
+		snprintf(f->ita_url, sizeof f->ita_url, "http://%s:%u", f->bind,
+			 port_of(c, "main"));
+	if (strcmp(c->role, "cp") == 0)
 		snprintf(f->cp_url, sizeof f->cp_url, "http://%s:%u", f->bind,
 			 port_of(c, "main"));
 	if (f->started < f->nkids)
@@ -210,45 +218,79 @@ static char **child_env(const char *const *over, size_t nover)
 	return env;
 }
 
+/*
+ * The CP and agents use the fleet's local ITA exactly as they would use
+ * Intel's: over HTTP, verified through its JWKS.
+ */
+static size_t ita_env(const struct fleet *f, char vars[4][192],
+		      const char **over, size_t n)
+{
+	snprintf(vars[0], sizeof vars[0], "DD_ITA_BASE_URL=%s", f->ita_url);
+	snprintf(vars[1], sizeof vars[1], "DD_ITA_JWKS_URL=%s/certs", f->ita_url);
+	snprintf(vars[2], sizeof vars[2], "DD_ITA_ISSUER=%s", f->ita_url);
+	for (int i = 0; i < 3; i++)
+		over[n++] = vars[i];
+	over[n++] = "DD_ITA_MODE=local";
+	over[n++] = "DD_QUOTE_PROVIDER=sim";
+	return n;
+}
+
+static size_t role_env(const struct fleet *f, const struct child *c,
+		       char vars[8][192], const char **over, size_t n)
+{
+	uint64_t base = f->port_base;
+
+	if (strcmp(c->role, "ita") == 0) {
+		snprintf(vars[0], sizeof vars[0], "DD_PORT=%llu",
+			 (unsigned long long)(base ? base + 30 : 0));
+		over[n++] = vars[0];
+		return n;
+	}
+	n = ita_env(f, vars + 4, over, n);
+	if (strcmp(c->role, "cp") == 0) {
+		snprintf(vars[0], sizeof vars[0], "DD_PORT=%llu",
+			 (unsigned long long)base);
+		over[n++] = vars[0];
+		return n;
+	}
+	snprintf(vars[0], sizeof vars[0], "DD_PORT=%llu",
+		 (unsigned long long)(base ? base + 10 : 0));
+	snprintf(vars[1], sizeof vars[1], "DD_API_PORT=%llu",
+		 (unsigned long long)(base ? base + 11 : 0));
+	snprintf(vars[2], sizeof vars[2], "DD_CP_URL=%s", f->cp_url);
+	for (int i = 0; i < 3; i++)
+		over[n++] = vars[i];
+	return n;
+}
+
 static dd_err_t spawn_child(struct fleet *f, struct child *c)
 {
-	char port[32], api[32], pid[32], vm[64], cpurl[160], bind[64];
-	const char *over[16];
+	char pid[32], vm[64], bind[64], key[96], vars[8][192];
+	const char *over[32];
 	size_t n = 0;
 	char *args[3] = {f->self, (char *)(uintptr_t)c->role, NULL};
 	uv_stdio_container_t stdio[4];
 	uv_process_options_t opt;
 	char **env;
-	uint64_t base = f->port_base;
 	int r;
 
 	snprintf(pid, sizeof pid, "DD_SUPERVISOR_PID=%d", (int)getpid());
 	snprintf(vm, sizeof vm, "DD_VM_NAME=%s", c->name);
 	snprintf(bind, sizeof bind, "DD_BIND_ADDR=%s", f->bind);
+	snprintf(key, sizeof key, "DD_ITA_API_KEY=%s", f->ita_key);
 	over[n++] = "DD_READY_FD=3";
 	over[n++] = "DD_DEV=1";
 	over[n++] = "DD_ENV=dev";
 	over[n++] = pid;
 	over[n++] = vm;
 	over[n++] = bind;
+	over[n++] = key;
 	if (getenv("DD_OWNER") == NULL) {
 		over[n++] = "DD_OWNER=dev-owner";
 		over[n++] = "DD_OWNER_ID=1";
 		over[n++] = "DD_OWNER_KIND=user";
 	}
-	if (strcmp(c->role, "cp") == 0) {
-		snprintf(port, sizeof port, "DD_PORT=%llu", (unsigned long long)base);
-		over[n++] = port;
-	} else {
-		snprintf(port, sizeof port, "DD_PORT=%llu",
-			 (unsigned long long)(base ? base + 10 : 0));
-		snprintf(api, sizeof api, "DD_API_PORT=%llu",
-			 (unsigned long long)(base ? base + 11 : 0));
-		snprintf(cpurl, sizeof cpurl, "DD_CP_URL=%s", f->cp_url);
-		over[n++] = port;
-		over[n++] = api;
-		over[n++] = cpurl;
-	}
+	n = role_env(f, c, vars, over, n);
 	env = child_env(over, n);
 	if (env == NULL)
 		return DD_ERR_NOMEM;
@@ -342,8 +384,8 @@ static int parse_args(struct fleet *f, int argc, char **argv)
 {
 	for (int i = 0; i < argc; i++) {
 		if (strcmp(argv[i], "--port-base") == 0 && i + 1 < argc) {
-			if (dd_parse_u64(argv[++i], 0, 65524, &f->port_base) != DD_OK) {
-				fprintf(stderr, "dev: --port-base takes 0..65524\n");
+			if (dd_parse_u64(argv[++i], 0, 65505, &f->port_base) != DD_OK) {
+				fprintf(stderr, "dev: --port-base takes 0..65505\n");
 				return 2;
 			}
 		} else if (strcmp(argv[i], "--bind") == 0 && i + 1 < argc) {
@@ -379,9 +421,14 @@ int dd_dev_main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	uv_loop_init(&loop);
 	f.loop = &loop;
-	f.kids[0] = (struct child){.fleet = &f, .role = "cp", .name = "cp"};
-	f.kids[1] = (struct child){.fleet = &f, .role = "agent", .name = "dev-agent-1"};
-	f.nkids = 2;
+	if (dd_random_hex(f.ita_key, 16) != DD_OK) {
+		fprintf(stderr, "devopsdefender: fatal: no randomness\n");
+		return 1;
+	}
+	f.kids[0] = (struct child){.fleet = &f, .role = "ita", .name = "ita"};
+	f.kids[1] = (struct child){.fleet = &f, .role = "cp", .name = "cp"};
+	f.kids[2] = (struct child){.fleet = &f, .role = "agent", .name = "dev-agent-1"};
+	f.nkids = 3;
 	for (size_t i = 0; i < f.nkids; i++)
 		dd_buf_init(&f.kids[i].ready_line, 4096);
 	uv_timer_init(&loop, &f.timer);

@@ -142,9 +142,29 @@ def testserver(start):
                                 "DD_HTTP_MAX_BODY": "1048576"})
 
 
+ITA_KEY = "e2e-local-ita-key"
+
+
+@pytest.fixture(scope="session")
+def local_ita():
+    """One `devopsdefender ita` (the dev ITA stand-in) for the whole run."""
+    s = Server([DD_BIN, "ita"], {"DD_DEV": "1", "DD_ITA_API_KEY": ITA_KEY})
+    yield s
+    s.assert_clean_exit()
+
+
+@pytest.fixture(scope="session")
+def ita_env(local_ita):
+    """What a CP or agent needs to attest against the local ITA."""
+    url = f"http://127.0.0.1:{local_ita.port}"
+    return {"DD_DEV": "1", "DD_ITA_MODE": "local", "DD_QUOTE_PROVIDER": "sim",
+            "DD_ITA_BASE_URL": url, "DD_ITA_JWKS_URL": url + "/certs",
+            "DD_ITA_ISSUER": url, "DD_ITA_API_KEY": ITA_KEY}
+
+
 @pytest.fixture
-def cp(start):
-    return start([DD_BIN, "cp"])
+def cp(start, ita_env):
+    return start([DD_BIN, "cp"], ita_env)
 
 
 # --- raw HTTP --------------------------------------------------------------

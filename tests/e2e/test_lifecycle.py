@@ -71,12 +71,12 @@ def test_missing_config_reports_everything_once():
     assert "DD_OWNER_KIND: must be one of user org repo" in r.stderr
 
 
-def test_port_in_use_is_fatal_with_one_line():
+def test_port_in_use_is_fatal_with_one_line(ita_env):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         s.listen()
         port = s.getsockname()[1]
-        env = dict(BASE_ENV, DD_PORT=str(port))
+        env = dict(BASE_ENV, DD_PORT=str(port), **ita_env)
         r = run(["cp"], env)
     assert r.returncode == 1
     assert r.stderr.strip().splitlines()[-1].startswith("devopsdefender: fatal: cp:")
@@ -123,10 +123,10 @@ def test_drain_deadline_bounds_shutdown(start):
     s.close()
 
 
-def test_cp_and_agent_serve_health(start):
-    cp = start([DD_BIN, "cp"])
-    agent = start([DD_BIN, "agent"], {"DD_API_PORT": "0",
-                                      "DD_CP_URL": f"http://127.0.0.1:{cp.port}"})
+def test_cp_and_agent_serve_health(start, ita_env):
+    cp = start([DD_BIN, "cp"], ita_env)
+    agent = start([DD_BIN, "agent"], dict(ita_env, DD_API_PORT="0",
+                                          DD_CP_URL=f"http://127.0.0.1:{cp.port}"))
     assert request(cp.port, path="/health").json()["service"] == "cp"
     for label in ("main", "api"):
         body = request(agent.ports[label], path="/health").json()
@@ -159,8 +159,9 @@ def test_dev_fleet_starts_prints_urls_and_stops_cleanly():
     assert request(cp_port, path="/health").json()["service"] == "cp"
     for port in urls:
         assert request(int(port), path="/health").status == 200
+    assert re.search(r"local ITA\s+http://127\.0\.0\.1:\d+", banner)
     kids = _children_of(p.pid)
-    assert len(kids) == 2
+    assert len(kids) == 3
     p.send_signal(signal.SIGINT)
     assert p.wait(20) == 0
     err = p.stderr.read()

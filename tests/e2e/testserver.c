@@ -338,6 +338,28 @@ static void created(dd_http_req *req, void *ud)
 	dd_http_respond(req, 204, NULL, NULL, 0);
 }
 
+/*
+ * The test server mounts the CP's /health without its attestation, so
+ * the ITA settings a real CP requires get inert placeholders here.
+ */
+static const char *testserver_env(void *ud, const char *name)
+{
+	static const char *const placeholders[][2] = {
+		{"DD_ITA_BASE_URL", "http://127.0.0.1:9"},
+		{"DD_ITA_JWKS_URL", "http://127.0.0.1:9/certs"},
+		{"DD_ITA_ISSUER", "unused"},
+		{"DD_ITA_API_KEY", "unused"},
+	};
+	const char *v = getenv(name);
+
+	(void)ud;
+	for (size_t i = 0; v == NULL && i < 4; i++) {
+		if (strcmp(placeholders[i][0], name) == 0)
+			v = placeholders[i][1];
+	}
+	return v;
+}
+
 int main(void)
 {
 	dd_config *cfg = NULL;
@@ -364,7 +386,7 @@ int main(void)
 	dd_json_setup();
 	dd_service_bind_to_supervisor();
 	dd_buf_init(&errs, 8192);
-	rc = dd_config_load(DD_MODE_CP, dd_config_getenv, NULL, &cfg, &errs);
+	rc = dd_config_load(DD_MODE_CP, testserver_env, NULL, &cfg, &errs);
 	if (rc) {
 		fputs(dd_buf_str(&errs), stderr);
 		dd_buf_free(&errs);

@@ -30,7 +30,11 @@ static dd_err_t load(dd_mode mode, const char *const *env, dd_config **cfg,
 	return dd_config_load(mode, fake_get, (void *)(uintptr_t)env, cfg, errs);
 }
 
-#define BASE "DD_ENV=dev", "DD_OWNER=acme", "DD_OWNER_ID=42", "DD_OWNER_KIND=org"
+#define ITA "DD_ITA_BASE_URL=https://ita.example", \
+	"DD_ITA_JWKS_URL=https://ita.example/certs", \
+	"DD_ITA_ISSUER=https://ita.example", "DD_ITA_API_KEY=sekrit"
+#define BASE "DD_ENV=dev", "DD_OWNER=acme", "DD_OWNER_ID=42", \
+	"DD_OWNER_KIND=org", ITA
 
 static void minimal_cp_config_loads_with_defaults(void **state)
 {
@@ -51,6 +55,12 @@ static void minimal_cp_config_loads_with_defaults(void **state)
 	assert_int_equal(cfg->dev, 0);
 	assert_true(cfg->http.max_body_unauth <= cfg->http.max_body);
 	assert_null(cfg->cp_url); /* agent-only */
+	assert_int_equal(cfg->ita_mode, DD_ITA_INTEL);
+	assert_int_equal(cfg->quote_provider, DD_PROVIDER_EE);
+	assert_true(cfg->ita_refresh_secs == 180);
+	assert_string_equal(cfg->tsm_root, "/sys/kernel/config/tsm/report");
+	assert_null(cfg->expected_mrtd);
+	assert_int_equal(cfg->measurement_enforce, 1);
 	dd_config_free(cfg);
 	dd_buf_free(&errs);
 }
@@ -84,11 +94,11 @@ static void owner_id_zero_and_shapes_are_refused(void **state)
 	const char *zero[] = {"DD_ENV=dev", "DD_OWNER=acme", "DD_OWNER_ID=0",
 			      "DD_OWNER_KIND=user", NULL};
 	const char *repo[] = {"DD_ENV=dev", "DD_OWNER=acme", "DD_OWNER_ID=7",
-			      "DD_OWNER_KIND=repo", NULL};
+			      "DD_OWNER_KIND=repo", ITA, NULL};
 	const char *user[] = {"DD_ENV=dev", "DD_OWNER=acme/app", "DD_OWNER_ID=7",
-			      "DD_OWNER_KIND=user", NULL};
+			      "DD_OWNER_KIND=user", ITA, NULL};
 	const char *ok[] = {"DD_ENV=dev", "DD_OWNER=acme/app", "DD_OWNER_ID=7",
-			    "DD_OWNER_KIND=repo", NULL};
+			    "DD_OWNER_KIND=repo", ITA, NULL};
 	dd_config *cfg = NULL;
 	dd_buf errs;
 
@@ -198,6 +208,87 @@ static void describe_hides_secrets(void **state)
 	dd_buf_free(&errs);
 }
 
+static void dev_stand_ins_need_dev_mode(void **state)
+{
+	const char *local[] = {BASE, "DD_ITA_MODE=local", NULL};
+	const char *sim[] = {BASE, "DD_QUOTE_PROVIDER=sim", "DD_CP_URL=http://cp",
+			     NULL};
+	const char *prod[] = {"DD_ENV=production", "DD_OWNER=acme",
+			      "DD_OWNER_ID=42", "DD_OWNER_KIND=org", ITA,
+			      "DD_DEV=1", "DD_ITA_MODE=local",
+			      "DD_QUOTE_PROVIDER=sim", NULL};
+	const char *dev[] = {BASE, "DD_DEV=1", "DD_ITA_MODE=local",
+			     "DD_QUOTE_PROVIDER=sim", NULL};
+	const char *ita[] = {"DD_ENV=dev", "DD_ITA_API_KEY=k", NULL};
+	const char *ita_dev[] = {"DD_ENV=dev", "DD_ITA_API_KEY=k", "DD_DEV=1",
+				 NULL};
+	dd_config *cfg = NULL;
+	dd_buf errs;
+
+	(void)state;
+	assert_int_equal(load(DD_MODE_CP, local, &cfg, &errs), DD_ERR_CONFIG);
+	assert_non_null(strstr(dd_buf_str(&errs), "DD_ITA_MODE: local is for "
+				"development only"));
+	dd_buf_free(&errs);
+	assert_int_equal(load(DD_MODE_AGENT, sim, &cfg, &errs), DD_ERR_CONFIG);
+	assert_non_null(strstr(dd_buf_str(&errs), "DD_QUOTE_PROVIDER: sim"));
+	dd_buf_free(&errs);
+	/* DD_DEV does not unlock them for production. */
+	assert_int_equal(load(DD_MODE_CP, prod, &cfg, &errs), DD_ERR_CONFIG);
+	assert_non_null(strstr(dd_buf_str(&errs), "DD_ITA_MODE"));
+	assert_non_null(strstr(dd_buf_str(&errs), "DD_QUOTE_PROVIDER"));
+	dd_buf_free(&errs);
+	assert_int_equal(load(DD_MODE_CP, dev, &cfg, &errs), DD_OK);
+	assert_int_equal(cfg->ita_mode, DD_ITA_LOCAL);
+	assert_int_equal(cfg->quote_provider, DD_PROVIDER_SIM);
+	dd_config_free(cfg);
+	dd_buf_free(&errs);
+	assert_int_equal(load(DD_MODE_ITA, ita, &cfg, &errs), DD_ERR_CONFIG);
+	assert_non_null(strstr(dd_buf_str(&errs), "the local ITA is for "
+				"development only"));
+	dd_buf_free(&errs);
+	assert_int_equal(load(DD_MODE_ITA, ita_dev, &cfg, &errs), DD_OK);
+	assert_null(cfg->ita_issuer);
+	dd_config_free(cfg);
+	dd_buf_free(&errs);
+}
+
+static void ita_settings_are_required_and_pinning_read(void **state)
+{
+	const char *none[] = {"DD_ENV=dev", "DD_OWNER=acme", "DD_OWNER_ID=42",
+			      "DD_OWNER_KIND=org", NULL};
+	const char *pins[] = {BASE, "DD_EXPECTED_MRTD=a=00, b=11",
+			      "DD_EXPECTED_TCB=OutOfDate",
+			      "DD_MEASUREMENT_ENFORCE=no",
+			      "DD_ITA_REFRESH_SECS=0", NULL};
+	const char *names[] = {"DD_ITA_BASE_URL", "DD_ITA_API_KEY",
+			       "DD_ITA_JWKS_URL", "DD_ITA_ISSUER"};
+	dd_config *cfg = NULL;
+	dd_buf errs;
+
+	(void)state;
+	assert_int_equal(load(DD_MODE_CP, none, &cfg, &errs), DD_ERR_CONFIG);
+	for (int i = 0; i < 4; i++) {
+		char want[64];
+
+		snprintf(want, sizeof want, "%s: required but not set", names[i]);
+		assert_non_null(strstr(dd_buf_str(&errs), want));
+	}
+	dd_buf_free(&errs);
+	/* The refresh period has a floor; everything else here is fine. */
+	assert_int_equal(load(DD_MODE_CP, pins, &cfg, &errs), DD_ERR_CONFIG);
+	assert_non_null(strstr(dd_buf_str(&errs), "DD_ITA_REFRESH_SECS"));
+	dd_buf_free(&errs);
+	pins[sizeof pins / sizeof pins[0] - 2] = "DD_ITA_REFRESH_SECS=5";
+	assert_int_equal(load(DD_MODE_CP, pins, &cfg, &errs), DD_OK);
+	assert_string_equal(cfg->expected_mrtd, "a=00, b=11");
+	assert_string_equal(cfg->expected_tcb, "OutOfDate");
+	assert_int_equal(cfg->measurement_enforce, 0);
+	assert_true(cfg->ita_refresh_secs == 5);
+	dd_config_free(cfg);
+	dd_buf_free(&errs);
+}
+
 static void modes_and_labels(void **state)
 {
 	dd_mode m;
@@ -252,6 +343,8 @@ int main(void)
 		cmocka_unit_test(blank_required_value_counts_as_missing),
 		cmocka_unit_test(describe_hides_secrets),
 		cmocka_unit_test(modes_and_labels),
+		cmocka_unit_test(dev_stand_ins_need_dev_mode),
+		cmocka_unit_test(ita_settings_are_required_and_pinning_read),
 		cmocka_unit_test(allocation_failures_are_clean),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
