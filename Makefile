@@ -54,6 +54,7 @@ dev: deps build
 
 bench: deps build
 	bench/run $(BUILD)
+	$(BUILD)/bench/attest_bench
 
 $(FUZZ_BUILD)/build.ninja:
 	CC=clang meson setup $(FUZZ_BUILD) -Dbuildtype=debug -Dfuzzing=true \
