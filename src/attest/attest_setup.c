@@ -68,7 +68,9 @@ dd_err_t dd_attestor_from_config(const dd_config *cfg, uv_loop_t *loop,
 	dd_ita_opts io = {.base_url = cfg->ita_base_url,
 			  .api_key = cfg->ita_api_key};
 	dd_ita_verifier_opts vo = {.jwks_url = cfg->ita_jwks_url,
-				   .issuer = cfg->ita_issuer, .pins = &pins};
+				   .issuer = cfg->ita_issuer, .pins = &pins,
+				   .jwks_refresh_ms =
+					   cfg->ita_jwks_refresh_secs * 1000};
 	dd_attestor_opts ao = {.ita = &io, .verify = &vo,
 			       .refresh_ms = cfg->ita_refresh_secs * 1000};
 	dd_err_t rc;

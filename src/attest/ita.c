@@ -32,8 +32,13 @@ struct dd_ita {
 	struct call *calls;
 };
 
+/* ITA answers 500 for passing internal faults too; they are worth a retry. */
+static const long retry_statuses[] = {429, 500, 502, 503, 504};
+
 static const dd_retry_policy default_retry = {
 	.max_attempts = 4, .base_ms = 500, .cap_ms = 8000, .max_wait_ms = 30000,
+	.statuses = retry_statuses,
+	.n_statuses = sizeof retry_statuses / sizeof retry_statuses[0],
 };
 
 static void unlink_call(struct call *c)

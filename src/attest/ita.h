@@ -9,7 +9,8 @@
  *
  * The API key goes in `x-api-key` and nowhere else (never logged, never
  * in an error text). Calls are retried with jittered back-off that
- * honours Retry-After on 429 and 503 (ITA allows 1,000 requests per five
+ * honours Retry-After on 429 and 503 (429, 500, 502, 503 and 504 are
+ * retried; ITA allows 1,000 requests per five
  * minutes per tenant). Everything runs on the loop thread; the HTTP
  * client is borrowed. Verification of tokens lives elsewhere (the JWT
  * verifier); this module only obtains them.

@@ -23,7 +23,8 @@ dd_err_t dd_ita_verifier_new(uv_loop_t *loop, dd_httpc *http,
 			     const dd_ita_verifier_opts *opts,
 			     dd_ita_verifier **out)
 {
-	dd_jwks_cache_opts ko = {.url = opts->jwks_url};
+	dd_jwks_cache_opts ko = {.url = opts->jwks_url,
+				 .refresh_interval_ms = opts->jwks_refresh_ms};
 	dd_ita_verifier *v;
 	dd_err_t rc;
 

@@ -33,6 +33,12 @@ typedef struct dd_ita_verifier_opts {
 	const char *jwks_url;
 	const char *issuer;
 	uint64_t leeway_s;            /* 0: 60 s */
+	/*
+	 * Least time between JWKS refetches for an unknown kid (the bound
+	 * on what sprayed kids can cost, and the delay before a rotated key
+	 * is accepted); 0: the cache's default (60 s).
+	 */
+	uint64_t jwks_refresh_ms;
 	const dd_pin_policy *pins;    /* copied; NULL: unpinned */
 } dd_ita_verifier_opts;
 

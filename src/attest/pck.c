@@ -167,10 +167,57 @@ dd_err_t dd_pck_pem_split(const uint8_t *pem, size_t len, dd_pck_ders *out)
 	return rc;
 }
 
+/*
+ * Every quote's chain repeats the same few Intel CA certificates, and
+ * OpenSSL 3.0 spends about as long decoding one certificate's public key
+ * as verifying two signatures. Decoded CA certificates are therefore
+ * memoised by the SHA-256 of their exact DER: decoding is a pure function
+ * of those bytes, the memo is bounded, and an entry never changes or goes
+ * away once in (like the pinned root). Leaves, different per machine,
+ * are never kept. Validity, revocation and signatures are still checked
+ * on every use by the callers.
+ */
+#define CA_MEMO 8
+
+static pthread_mutex_t memo_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct {
+	uint8_t md[32];
+	size_t len;
+	X509 *cert;
+} memo[CA_MEMO];
+static size_t memo_n;
+
+static X509 *memo_find(const uint8_t md[32], size_t len)
+{
+	X509 *x = NULL;
+
+	pthread_mutex_lock(&memo_lock);
+	for (size_t i = 0; i < memo_n && x == NULL; i++) {
+		if (memo[i].len == len && memcmp(memo[i].md, md, 32) == 0 &&
+		    X509_up_ref(memo[i].cert) == 1)
+			x = memo[i].cert;
+	}
+	pthread_mutex_unlock(&memo_lock);
+	return x;
+}
+
+static void memo_add(const uint8_t md[32], size_t len, X509 *x)
+{
+	pthread_mutex_lock(&memo_lock);
+	if (memo_n < CA_MEMO && X509_check_ca(x) > 0 && X509_up_ref(x) == 1) {
+		memcpy(memo[memo_n].md, md, 32);
+		memo[memo_n].len = len;
+		memo[memo_n].cert = x;
+		memo_n++;
+	}
+	pthread_mutex_unlock(&memo_lock);
+}
+
 dd_err_t dd_pck_cert_from_der(const uint8_t *der, size_t len, X509 **out)
 {
 	const uint8_t *p = der;
-	uint8_t *back = NULL;
+	uint8_t *back = NULL, md[32];
+	unsigned int mdlen = 0;
 	X509 *x = NULL;
 	int n;
 	dd_err_t rc = DD_ERR_INVALID;
@@ -178,12 +225,18 @@ dd_err_t dd_pck_cert_from_der(const uint8_t *der, size_t len, X509 **out)
 	*out = NULL;
 	if (len == 0 || len > INT_MAX)
 		return DD_ERR_INVALID;
+	if (EVP_Digest(der, len, md, &mdlen, EVP_sha256(), NULL) != 1)
+		return DD_ERR_CRYPTO;
+	*out = memo_find(md, len);
+	if (*out != NULL)
+		return DD_OK;
 	x = d2i_X509(NULL, &p, (long)len);
 	if (x == NULL || p != der + len)
 		goto out;
 	n = i2d_X509(x, &back);
 	if (n < 0 || (size_t)n != len || memcmp(back, der, len) != 0)
 		goto out;
+	memo_add(md, len, x);
 	*out = x;
 	x = NULL; /* transferred */
 	rc = DD_OK;

@@ -47,7 +47,8 @@ static dd_err_t data_length(dd_b64_alphabet a, const char *s, size_t n,
 
 dd_err_t dd_b64_decode(dd_b64_alphabet a, const char *s, size_t n, dd_buf *out)
 {
-	size_t len, before = out->len;
+	size_t len, want, before = out->len;
+	uint8_t *w;
 	uint32_t acc = 0;
 	int bits = 0;
 	dd_err_t rc;
@@ -56,9 +57,15 @@ dd_err_t dd_b64_decode(dd_b64_alphabet a, const char *s, size_t n, dd_buf *out)
 	if (rc)
 		return rc;
 	/* Exactly the decoded size: a buffer capped at it must suffice. */
-	rc = dd_buf_reserve(out, len / 4 * 3 + (len % 4 ? len % 4 - 1 : 0));
+	want = len / 4 * 3 + (len % 4 ? len % 4 - 1 : 0);
+	rc = dd_buf_reserve(out, want);
 	if (rc)
 		return rc;
+	/*
+	 * Tokens and quotes are decoded on every request: write straight
+	 * into the reserved space and set the length once.
+	 */
+	w = out->data + before;
 	for (size_t i = 0; i < len; i++) {
 		int v = value(a, s[i]);
 		if (v < 0)
@@ -67,22 +74,19 @@ dd_err_t dd_b64_decode(dd_b64_alphabet a, const char *s, size_t n, dd_buf *out)
 		bits += 6;
 		if (bits >= 8) {
 			bits -= 8;
-			rc = dd_buf_append_byte(out, (uint8_t)(acc >> bits));
-			if (rc)
-				goto fail;
+			*w++ = (uint8_t)(acc >> bits);
 		}
 	}
 	/* Leftover bits must be zero for a canonical encoding. */
 	if (bits > 0 && (acc & ((1u << bits) - 1)) != 0)
 		goto bad;
+	out->len = before + want;
+	out->data[out->len] = '\0';
 	return DD_OK;
 bad:
-	rc = DD_ERR_INVALID;
-fail:
-	out->len = before;
 	if (out->data != NULL)
 		out->data[before] = '\0';
-	return rc;
+	return DD_ERR_INVALID;
 }
 
 dd_err_t dd_b64_encode(dd_b64_alphabet a, const void *data, size_t n, dd_buf *out)

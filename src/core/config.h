@@ -90,6 +90,7 @@ typedef struct dd_config {
 	char *ita_jwks_url;     /* DD_ITA_JWKS_URL */
 	char *ita_issuer;       /* DD_ITA_ISSUER, may be NULL in ita mode */
 	uint64_t ita_refresh_secs; /* DD_ITA_REFRESH_SECS */
+	uint64_t ita_jwks_refresh_secs; /* DD_ITA_JWKS_REFRESH_SECS */
 	int quote_provider;     /* DD_QUOTE_PROVIDER, a dd_provider_kind */
 	char *tsm_root;         /* DD_TSM_ROOT */
 	char *expected_mrtd;    /* DD_EXPECTED_MRTD, may be NULL (unpinned) */
