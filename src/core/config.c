@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "core/alloc.h"
+#include "core/b64.h"
 #include "core/strutil.h"
 
 enum var_type {
@@ -119,6 +120,50 @@ static const struct var vars[] = {
 	{"DD_MEASUREMENT_ENFORCE", T_FLAG, "1", 0, 0, DD_MODE_CP, 0, false,
 	 OFF(measurement_enforce), NULL,
 	 "refuse what pinning rejects (0: only warn)"},
+	{"DD_PUBLIC_URL", T_URL, NULL, 0, 0, ALL_SERVERS, 0, false,
+	 OFF(public_url), NULL,
+	 "public origin of this process (default https://DD_HOSTNAME)"},
+	{"DD_AUTH_COOKIE_SECRET", T_STR, NULL, 0, 0, DD_MODE_CP, DD_MODE_CP,
+	 true, OFF(cookie_secret), NULL,
+	 "session signing key: 32+ bytes, or base64:<32+ bytes encoded>"},
+	{"DD_AUTH_COOKIE_DOMAIN", T_NONBLANK, NULL, 0, 0, DD_MODE_CP, 0, false,
+	 OFF(cookie_domain), NULL,
+	 "Domain of the session cookie (default: host only)"},
+	{"DD_AUTH_BROKER_URL", T_URL, NULL, 0, 0, DD_MODE_AGENT, 0, false,
+	 OFF(broker_url), NULL, "where people sign in (default DD_CP_URL)"},
+	{"DD_GITHUB_OAUTH_URL", T_URL, "https://github.com", 0, 0, DD_MODE_CP, 0,
+	 false, OFF(github_oauth_url), NULL, "GitHub OAuth base URL"},
+	{"DD_GITHUB_API_URL", T_URL, "https://api.github.com", 0, 0, DD_MODE_CP,
+	 0, false, OFF(github_api_url), NULL, "GitHub API base URL"},
+	{"DD_GITHUB_CLIENT_ID", T_NONBLANK, NULL, 0, 0, DD_MODE_CP, 0, false,
+	 OFF(github_client_id[0]), NULL, "GitHub App OAuth client id"},
+	{"DD_GITHUB_CLIENT_SECRET", T_NONBLANK, NULL, 0, 0, DD_MODE_CP, 0, true,
+	 OFF(github_client_secret[0]), NULL, "GitHub App OAuth client secret"},
+	{"DD_PRODUCTION_GITHUB_CLIENT_ID", T_NONBLANK, NULL, 0, 0, DD_MODE_CP, 0,
+	 false, OFF(github_client_id[1]), NULL,
+	 "client id for app.* / app-* return hosts"},
+	{"DD_PRODUCTION_GITHUB_CLIENT_SECRET", T_NONBLANK, NULL, 0, 0,
+	 DD_MODE_CP, 0, true, OFF(github_client_secret[1]), NULL,
+	 "its client secret"},
+	{"DD_STAGING_GITHUB_CLIENT_ID", T_NONBLANK, NULL, 0, 0, DD_MODE_CP, 0,
+	 false, OFF(github_client_id[2]), NULL,
+	 "client id for every other return host"},
+	{"DD_STAGING_GITHUB_CLIENT_SECRET", T_NONBLANK, NULL, 0, 0, DD_MODE_CP,
+	 0, true, OFF(github_client_secret[2]), NULL, "its client secret"},
+	{"DD_GITHUB_CALLBACK_URL", T_URL, NULL, 0, 0, DD_MODE_CP, 0, false,
+	 OFF(github_callback_url), NULL,
+	 "OAuth redirect_uri (default <public url>/auth/github/callback)"},
+	{"DD_OIDC_ISSUER", T_NONBLANK,
+	 "https://token.actions.githubusercontent.com", 0, 0, ALL_SERVERS, 0,
+	 false, OFF(oidc_issuer), NULL, "GitHub Actions OIDC issuer"},
+	{"DD_OIDC_JWKS_URL", T_URL,
+	 "https://token.actions.githubusercontent.com/.well-known/jwks", 0, 0,
+	 ALL_SERVERS, 0, false, OFF(oidc_jwks_url), NULL,
+	 "GitHub Actions OIDC signing keys"},
+	{"DD_OIDC_AUDIENCE", T_NONBLANK, "dd-agent", 0, 0, ALL_SERVERS, 0, false,
+	 OFF(oidc_audience), NULL, "audience CI tokens must name"},
+	{"DD_OIDC_MAX_AGE_SECS", T_U64, "900", 30, 86400, ALL_SERVERS, 0, false,
+	 OFF(oidc_max_age_secs), NULL, "oldest CI token accepted, from its iat"},
 	{"DD_CA_FILE", T_PATH, NULL, 0, 0, EVERY, 0, false, OFF(ca_file), NULL,
 	 "extra CA bundle for outbound TLS (tests); verification stays on"},
 	{"DD_LOG_LEVEL", T_CHOICE, "info", 0, 0, EVERY, 0, false,
@@ -417,6 +462,45 @@ static void check_attestation(const dd_config *cfg, dd_buf *errors, int *bad)
 	}
 }
 
+dd_err_t dd_config_secret_bytes(const char *value, dd_buf *out)
+{
+	static const char prefix[] = "base64:";
+	size_t n = strlen(value);
+
+	if (n >= sizeof prefix - 1 && memcmp(value, prefix, sizeof prefix - 1) == 0)
+		return dd_b64_decode(DD_B64_STD, value + sizeof prefix - 1,
+				     n - (sizeof prefix - 1), out);
+	return dd_buf_append(out, value, n);
+}
+
+/* Sessions signed with a guessable key would let anyone sign in. */
+static void check_cookie_secret(const dd_config *cfg, dd_buf *errors, int *bad)
+{
+	dd_buf key;
+	dd_err_t rc;
+
+	if (cfg->mode != DD_MODE_CP || cfg->cookie_secret == NULL)
+		return;
+	dd_buf_init(&key, 4096);
+	rc = dd_config_secret_bytes(cfg->cookie_secret, &key);
+	if (rc == DD_ERR_NOMEM) {
+		dd_buf_append_str(errors, "DD_AUTH_COOKIE_SECRET: out of memory\n");
+		*bad = 1;
+	} else if (rc) {
+		dd_buf_append_str(errors, "DD_AUTH_COOKIE_SECRET: base64: value "
+					  "is not valid padded base64\n");
+		*bad = 1;
+	} else if (key.len < 32) {
+		dd_buf_append_str(errors, "DD_AUTH_COOKIE_SECRET: must be at "
+					  "least 32 bytes\n");
+		*bad = 1;
+	}
+	if (key.data != NULL)
+		dd_freezero(key.data, key.alloc);
+	key.data = NULL;
+	dd_buf_free(&key);
+}
+
 /* Rules that span several variables. */
 static void check_cross(const dd_config *cfg, dd_buf *errors, int *bad)
 {
@@ -437,6 +521,7 @@ static void check_cross(const dd_config *cfg, dd_buf *errors, int *bad)
 		*bad = 1;
 	}
 	check_attestation(cfg, errors, bad);
+	check_cookie_secret(cfg, errors, bad);
 	if (cfg->http.max_body_unauth > cfg->http.max_body) {
 		dd_buf_append_str(errors, "DD_HTTP_MAX_BODY_UNAUTH: must not exceed "
 					  "DD_HTTP_MAX_BODY\n");

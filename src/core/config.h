@@ -97,6 +97,19 @@ typedef struct dd_config {
 	char *expected_tcb;     /* DD_EXPECTED_TCB, may be NULL */
 	char *expected_rtmr[4]; /* DD_EXPECTED_RTMR0..3, may be NULL */
 	int measurement_enforce; /* DD_MEASUREMENT_ENFORCE */
+	char *public_url;       /* DD_PUBLIC_URL, may be NULL (derived) */
+	char *cookie_secret;    /* DD_AUTH_COOKIE_SECRET, secret (cp) */
+	char *cookie_domain;    /* DD_AUTH_COOKIE_DOMAIN, may be NULL */
+	char *broker_url;       /* DD_AUTH_BROKER_URL (agent), may be NULL */
+	char *github_oauth_url; /* DD_GITHUB_OAUTH_URL */
+	char *github_api_url;   /* DD_GITHUB_API_URL */
+	char *github_client_id[3];     /* generic, production, staging */
+	char *github_client_secret[3]; /* secrets */
+	char *github_callback_url; /* DD_GITHUB_CALLBACK_URL, may be NULL */
+	char *oidc_issuer;      /* DD_OIDC_ISSUER */
+	char *oidc_jwks_url;    /* DD_OIDC_JWKS_URL */
+	char *oidc_audience;    /* DD_OIDC_AUDIENCE */
+	uint64_t oidc_max_age_secs; /* DD_OIDC_MAX_AGE_SECS */
 	dd_http_limits http;
 } dd_config;
 
@@ -126,6 +139,13 @@ const char *dd_owner_kind_name(dd_owner_kind kind);
  * as "(set)"). Used by --help and the boot log.
  */
 void dd_config_describe(dd_mode mode, const dd_config *cfg, FILE *out);
+
+/*
+ * The bytes of a secret setting: "base64:<padded base64>" decodes, any
+ * other value is its own bytes. Appends to out; INVALID for bad base64.
+ * The caller wipes out.
+ */
+dd_err_t dd_config_secret_bytes(const char *value, dd_buf *out);
 
 /* Validates a DD_ENV-style label: 1-40 chars, [a-z0-9][a-z0-9-]*. */
 int dd_config_label_ok(const char *s);

@@ -99,6 +99,64 @@ dd_err_t dd_pct_decode(const char *s, size_t n, int form, char *out,
 	return DD_OK;
 }
 
+static int unreserved(unsigned char c)
+{
+	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+	       (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_' ||
+	       c == '~';
+}
+
+dd_err_t dd_pct_encode(const char *s, size_t n, dd_buf *out)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	size_t before = out->len;
+	dd_err_t rc = DD_OK;
+
+	for (size_t i = 0; rc == DD_OK && i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+		char esc[3] = {'%', hex[c >> 4], hex[c & 15]};
+
+		if (unreserved(c))
+			rc = dd_buf_append_byte(out, c);
+		else
+			rc = dd_buf_append(out, esc, 3);
+	}
+	if (rc) {
+		out->len = before;
+		if (out->data != NULL)
+			out->data[before] = '\0';
+	}
+	return rc;
+}
+
+dd_err_t dd_form_field(const char *body, size_t len, const char *name,
+		       char *out, size_t cap)
+{
+	size_t nlen = strlen(name), i = 0;
+
+	while (i < len) {
+		const char *pair = body + i;
+		const char *amp = memchr(pair, '&', len - i);
+		size_t plen = amp ? (size_t)(amp - pair) : len - i;
+		size_t vlen;
+		dd_err_t rc;
+
+		i += plen + 1;
+		if (plen <= nlen || pair[nlen] != '=' ||
+		    memcmp(pair, name, nlen) != 0)
+			continue;
+		vlen = plen - nlen - 1;
+		if (vlen >= cap)
+			return DD_ERR_TOO_LARGE;
+		rc = dd_pct_decode(pair + nlen + 1, vlen, 1, out, &vlen);
+		if (rc)
+			return rc;
+		out[vlen] = '\0';
+		return DD_OK;
+	}
+	return DD_ERR_NOT_FOUND;
+}
+
 dd_err_t dd_random_bytes(void *out, size_t n)
 {
 	uint8_t *p = out;

@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/buf.h"
 #include "core/err.h"
 
 /*
@@ -37,6 +38,21 @@ int dd_hex_digit(char c);
  */
 dd_err_t dd_pct_decode(const char *s, size_t n, int form, char *out,
 		       size_t *out_len);
+
+/*
+ * Percent-encodes s[0..n) for a query value: everything but the RFC 3986
+ * unreserved characters becomes %XX. Appends to out (TOO_LARGE past its
+ * cap).
+ */
+dd_err_t dd_pct_encode(const char *s, size_t n, dd_buf *out);
+
+/*
+ * The first field `name` of an application/x-www-form-urlencoded body (or
+ * query string), decoded into out (cap bytes, NUL-terminated). NOT_FOUND
+ * when absent; INVALID for a bad escape; TOO_LARGE when it does not fit.
+ */
+dd_err_t dd_form_field(const char *body, size_t len, const char *name,
+		       char *out, size_t cap);
 
 /* Fills out with 2*nbytes random hex digits + NUL from the OS CSPRNG. */
 dd_err_t dd_random_hex(char *out, size_t nbytes);

@@ -50,6 +50,7 @@ struct fleet {
 	char cp_url[128];
 	char ita_url[128];
 	char ita_key[64];     /* per run: the local ITA demands it */
+	char cookie_secret[96]; /* per run: the CP's session key */
 };
 
 static void start_next(struct fleet *f);
@@ -250,7 +251,10 @@ static size_t role_env(const struct fleet *f, const struct child *c,
 	if (strcmp(c->role, "cp") == 0) {
 		snprintf(vars[0], sizeof vars[0], "DD_PORT=%llu",
 			 (unsigned long long)base);
+		snprintf(vars[1], sizeof vars[1], "DD_AUTH_COOKIE_SECRET=%s",
+			 f->cookie_secret);
 		over[n++] = vars[0];
+		over[n++] = vars[1];
 		return n;
 	}
 	snprintf(vars[0], sizeof vars[0], "DD_PORT=%llu",
@@ -421,7 +425,8 @@ int dd_dev_main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	uv_loop_init(&loop);
 	f.loop = &loop;
-	if (dd_random_hex(f.ita_key, 16) != DD_OK) {
+	if (dd_random_hex(f.ita_key, 16) != DD_OK ||
+	    dd_random_hex(f.cookie_secret, 32) != DD_OK) {
 		fprintf(stderr, "devopsdefender: fatal: no randomness\n");
 		return 1;
 	}

@@ -41,6 +41,7 @@ BASE_ENV = {
     "DD_BIND_ADDR": "127.0.0.1",
     "DD_PORT": "0",
     "DD_VM_NAME": "e2e-vm",
+    "DD_AUTH_COOKIE_SECRET": "e2e-cookie-secret-of-at-least-32-bytes",
     "ASAN_OPTIONS": "abort_on_error=1:detect_leaks=1",
     "UBSAN_OPTIONS": "print_stacktrace=1:halt_on_error=1",
 }

@@ -349,11 +349,12 @@ static const char *testserver_env(void *ud, const char *name)
 		{"DD_ITA_JWKS_URL", "http://127.0.0.1:9/certs"},
 		{"DD_ITA_ISSUER", "unused"},
 		{"DD_ITA_API_KEY", "unused"},
+		{"DD_AUTH_COOKIE_SECRET", "placeholder-secret-of-32-bytes-or-more"},
 	};
 	const char *v = getenv(name);
 
 	(void)ud;
-	for (size_t i = 0; v == NULL && i < 4; i++) {
+	for (size_t i = 0; v == NULL && i < 5; i++) {
 		if (strcmp(placeholders[i][0], name) == 0)
 			v = placeholders[i][1];
 	}

@@ -32,6 +32,11 @@ static dd_err_t load(dd_mode mode, const char *const *env, dd_config **cfg,
 
 #define ITA "DD_ITA_BASE_URL=https://ita.example", \
 	"DD_ITA_JWKS_URL=https://ita.example/certs", \
+	"DD_ITA_ISSUER=https://ita.example", "DD_ITA_API_KEY=sekrit", \
+	"DD_AUTH_COOKIE_SECRET=0123456789abcdef0123456789abcdef"
+#define NO_SECRET "DD_ENV=dev", "DD_OWNER=acme", "DD_OWNER_ID=42", \
+	"DD_OWNER_KIND=org", "DD_ITA_BASE_URL=https://ita.example", \
+	"DD_ITA_JWKS_URL=https://ita.example/certs", \
 	"DD_ITA_ISSUER=https://ita.example", "DD_ITA_API_KEY=sekrit"
 #define BASE "DD_ENV=dev", "DD_OWNER=acme", "DD_OWNER_ID=42", \
 	"DD_OWNER_KIND=org", ITA
@@ -289,6 +294,47 @@ static void ita_settings_are_required_and_pinning_read(void **state)
 	dd_buf_free(&errs);
 }
 
+static void cookie_secret_is_long_enough(void **state)
+{
+	const char *shrt[] = {NO_SECRET, "DD_AUTH_COOKIE_SECRET=short", NULL};
+	const char *b64_short[] = {NO_SECRET, "DD_AUTH_COOKIE_SECRET=base64:"
+				   "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNk",
+				   NULL};
+	const char *b64_bad[] = {NO_SECRET, "DD_AUTH_COOKIE_SECRET=base64:!!!!",
+				 NULL};
+	const char *b64_ok[] = {NO_SECRET, "DD_AUTH_COOKIE_SECRET=base64:"
+				"MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
+				NULL};
+	const char *missing[] = {NO_SECRET, NULL};
+	const char *const *bad[] = {shrt, b64_short, b64_bad};
+	const char *want[] = {"at least 32 bytes", "at least 32 bytes",
+			      "not valid padded base64"};
+	dd_config *cfg = NULL;
+	dd_buf errs, key;
+
+	(void)state;
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(load(DD_MODE_CP, bad[i], &cfg, &errs),
+				 DD_ERR_CONFIG);
+		assert_non_null(strstr(dd_buf_str(&errs), want[i]));
+		/* The value itself never reaches the error text. */
+		assert_null(strstr(dd_buf_str(&errs), "short"));
+		dd_buf_free(&errs);
+	}
+	assert_int_equal(load(DD_MODE_CP, b64_ok, &cfg, &errs), DD_OK);
+	dd_buf_init(&key, 64);
+	assert_int_equal(dd_config_secret_bytes(cfg->cookie_secret, &key), DD_OK);
+	assert_int_equal(key.len, 32);
+	assert_memory_equal(key.data, "0123456789abcdef0123456789abcdef", 32);
+	dd_buf_free(&key);
+	dd_config_free(cfg);
+	dd_buf_free(&errs);
+	assert_int_equal(load(DD_MODE_CP, missing, &cfg, &errs), DD_ERR_CONFIG);
+	assert_non_null(strstr(dd_buf_str(&errs),
+			       "DD_AUTH_COOKIE_SECRET: required but not set"));
+	dd_buf_free(&errs);
+}
+
 static void modes_and_labels(void **state)
 {
 	dd_mode m;
@@ -343,6 +389,7 @@ int main(void)
 		cmocka_unit_test(blank_required_value_counts_as_missing),
 		cmocka_unit_test(describe_hides_secrets),
 		cmocka_unit_test(modes_and_labels),
+		cmocka_unit_test(cookie_secret_is_long_enough),
 		cmocka_unit_test(dev_stand_ins_need_dev_mode),
 		cmocka_unit_test(ita_settings_are_required_and_pinning_read),
 		cmocka_unit_test(allocation_failures_are_clean),

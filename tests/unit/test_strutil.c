@@ -7,6 +7,7 @@
 #include <cmocka.h>
 
 #include "core/err.h"
+#include "core/buf.h"
 #include "core/strutil.h"
 
 static void parse_u64_is_strict(void **state)
@@ -110,6 +111,39 @@ static void errors_have_names_and_text(void **state)
 	assert_string_equal(dd_errname(DD_ERR_TIMEOUT), "timeout");
 }
 
+static void percent_encoding_and_form_fields(void **state)
+{
+	dd_buf b;
+	char v[16];
+
+	(void)state;
+	dd_buf_init(&b, 64);
+	assert_int_equal(dd_pct_encode("a b/c?d=é~", 11, &b), DD_OK);
+	assert_string_equal(dd_buf_str(&b), "a%20b%2Fc%3Fd%3D%C3%A9~");
+	dd_buf_free(&b);
+	dd_buf_init(&b, 4);
+	assert_int_equal(dd_pct_encode("////", 4, &b), DD_ERR_TOO_LARGE);
+	assert_int_equal(b.len, 0);
+	dd_buf_free(&b);
+
+	assert_int_equal(dd_form_field("a=1&csrf=x%2By+z&csrf=2", 23, "csrf", v,
+				       sizeof v), DD_OK);
+	assert_string_equal(v, "x+y z");
+	/* Prefixes and suffixes of the name are other fields. */
+	assert_int_equal(dd_form_field("xcsrf=1&csrfx=2", 15, "csrf", v, sizeof v),
+			 DD_ERR_NOT_FOUND);
+	assert_int_equal(dd_form_field("csrf=", 5, "csrf", v, sizeof v), DD_OK);
+	assert_string_equal(v, "");
+	assert_int_equal(dd_form_field("csrf", 4, "csrf", v, sizeof v),
+			 DD_ERR_NOT_FOUND);
+	assert_int_equal(dd_form_field("csrf=%zz", 8, "csrf", v, sizeof v),
+			 DD_ERR_INVALID);
+	assert_int_equal(dd_form_field("csrf=0123456789abcdef", 21, "csrf", v,
+				       sizeof v), DD_ERR_TOO_LARGE);
+	assert_int_equal(dd_form_field("", 0, "csrf", v, sizeof v),
+			 DD_ERR_NOT_FOUND);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -119,6 +153,7 @@ int main(void)
 		cmocka_unit_test(random_hex_differs),
 		cmocka_unit_test(trim_and_ieq),
 		cmocka_unit_test(errors_have_names_and_text),
+		cmocka_unit_test(percent_encoding_and_form_fields),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
