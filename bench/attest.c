@@ -16,6 +16,14 @@
  *                    pinning check, against one EVP_DigestVerify of the
  *                    same signature over the same signing input with the
  *                    same key object
+ *   oidc_rs256       a GitHub-Actions-shaped OIDC token (RSA 2048, as
+ *                    GitHub's keys are, whatever --rsa-bits says) through
+ *                    what dd_oidc_verify() does once its keys are cached:
+ *                    dd_oidc_bearer(), dd_jwt_verify() with the OIDC
+ *                    policy, dd_oidc_claims_parse(), dd_oidc_match() and
+ *                    dd_replay_use() of a fresh jti (the replay set would
+ *                    refuse the same token twice), against one
+ *                    EVP_DigestVerify of the same signature
  *
  * Each round times every reference, then its subject, for a fixed number
  * of iterations; the figures are medians over rounds. References include
@@ -48,6 +56,9 @@
 #include "attest/quote_verify.h"
 #include "auth/jwk.h"
 #include "auth/jwt.h"
+#include "auth/oidc.h"
+#include "auth/principal.h"
+#include "auth/replay.h"
 #include "core/alloc.h"
 #include "core/b64.h"
 #include "core/buf.h"
@@ -65,6 +76,9 @@
 /* Any fixed instant will do for tokens signed in this run. */
 #define JWT_NOW 1800000000
 #define ITA_ISSUER "https://portal.trustauthority.intel.com"
+#define GH_BITS 2048
+/* As dd_oidc_new() keeps ids: about iat + max age + leeway from now. */
+#define GH_KEEP_S 931
 
 #define MAX_ROUNDS 101
 #define MAX_QUOTES 3
@@ -122,6 +136,16 @@ typedef struct jwt_subj {
 	const dd_jwks *keys;
 	const dd_pin_policy *pins;
 } jwt_subj;
+
+/* dd_oidc_verify() minus the loop; n gives each use its own jti. */
+typedef struct oidc_subj {
+	const char *authorization; /* borrowed */
+	dd_jwt_policy pol;
+	const dd_jwks *keys;
+	dd_principal owner;
+	dd_replay *seen;
+	uint64_t n;
+} oidc_subj;
 
 /* One signed ITA-shaped token and what the reference needs from it. */
 typedef struct token {
@@ -211,6 +235,52 @@ static dd_err_t jwt_op(void *p)
 		rc = DD_ERR_UNAUTHORIZED;
 	}
 out:
+	json_decref(claims);
+	return rc;
+}
+
+/*
+ * The replay step gets a fresh jti and a clock one second on each time,
+ * so the set holds what a busy verifier's does (GH_KEEP_S ids) and drops
+ * one as it adds one; the token's own checks stay at JWT_NOW.
+ */
+static dd_err_t oidc_op(void *p)
+{
+	oidc_subj *s = p;
+	json_t *claims = NULL;
+	dd_jwt_result res;
+	dd_oidc_claims c;
+	char why[192], jti[DD_REPLAY_MAX_ID + 32];
+	const char *tok;
+	size_t len;
+	int64_t now;
+	dd_err_t rc;
+
+	rc = dd_oidc_bearer(s->authorization, &tok, &len, why, sizeof why);
+	if (rc)
+		goto out;
+	rc = dd_jwt_verify(tok, len, &s->pol, s->keys, JWT_NOW, &claims,
+			   &res);
+	if (rc == DD_OK)
+		rc = dd_oidc_claims_parse(claims, &c, &res);
+	if (rc) {
+		snprintf(why, sizeof why, "%s", res.why);
+		goto out;
+	}
+	if (dd_oidc_match(&c, &s->owner, 1, why, sizeof why) != 0) {
+		rc = DD_ERR_FORBIDDEN;
+		goto out;
+	}
+	s->n++;
+	now = JWT_NOW + (int64_t)s->n;
+	len = (size_t)snprintf(jti, sizeof jti, "%s-%llu", c.jti,
+			       (unsigned long long)s->n);
+	rc = dd_replay_use(s->seen, jti, len, now + GH_KEEP_S, now);
+	if (rc)
+		snprintf(why, sizeof why, "replay set: %s", dd_strerror(rc));
+out:
+	if (rc)
+		fprintf(stderr, "attest_bench: OIDC token refused: %s\n", why);
 	json_decref(claims);
 	return rc;
 }
@@ -533,13 +603,42 @@ static const EVP_MD *alg_md(const char *alg)
 	return strcmp(alg + 2, "256") == 0 ? EVP_sha256() : EVP_sha384();
 }
 
-/* Generates t's key and signs claims as a compact JWS. */
+/* Signs header and claims with t's key as a compact JWS into t->text. */
+static dd_err_t token_sign(token *t, const char *header, const char *claims)
+{
+	uint8_t *sig = NULL;
+	size_t sig_len = 0;
+	dd_err_t rc;
+
+	rc = b64url(&t->text, header, strlen(header));
+	if (rc)
+		return rc;
+	rc = dd_buf_append_byte(&t->text, '.');
+	if (rc)
+		return rc;
+	rc = b64url(&t->text, claims, strlen(claims));
+	if (rc)
+		return rc;
+	t->input_len = t->text.len;
+	rc = sign(t->key, alg_md(t->alg), t->alg[0] == 'P', t->text.data,
+		  t->input_len, &sig, &sig_len);
+	if (rc)
+		goto out;
+	rc = dd_buf_append_byte(&t->text, '.');
+	if (rc)
+		goto out;
+	rc = b64url(&t->text, sig, sig_len);
+out:
+	OPENSSL_free(sig);
+	return rc;
+}
+
+/* Generates t's key and signs claims as ITA would. */
 static dd_err_t token_new(token *t, const char *alg, unsigned bits,
 			  const char *claims)
 {
 	char header[256];
-	uint8_t kid[48], *sig = NULL;
-	size_t sig_len = 0;
+	uint8_t kid[48];
 	dd_err_t rc;
 
 	memset(t, 0, sizeof *t);
@@ -556,26 +655,111 @@ static dd_err_t token_new(token *t, const char *alg, unsigned bits,
 	snprintf(header, sizeof header,
 		 "{\"alg\":\"%s\",\"jku\":\"%s/certs\",\"kid\":\"%s\","
 		 "\"typ\":\"JWT\"}", alg, ITA_ISSUER, t->kid);
-	rc = b64url(&t->text, header, strlen(header));
+	return token_sign(t, header, claims);
+}
+
+/*
+ * A GitHub Actions token: GitHub's header (typ, alg, x5t, kid) and the
+ * claims its docs list, ids as strings, nbf 5 min before iat, exp 6 h
+ * after (tests/data/oidc/README.md), signed with RSA 2048 as GitHub's are.
+ */
+static dd_err_t gh_token_new(token *t)
+{
+	uint8_t rnd[36];
+	char hex[2 * sizeof rnd + 1], header[256], *claims = NULL;
+	dd_buf x5t;
+	json_t *c;
+	dd_err_t rc;
+
+	memset(t, 0, sizeof *t);
+	t->alg = "RS256";
+	dd_buf_init(&t->text, DD_JWT_MAX_LEN);
+	dd_buf_init(&x5t, 64);
+	rc = dd_random_bytes(rnd, sizeof rnd);
 	if (rc)
 		return rc;
-	rc = dd_buf_append_byte(&t->text, '.');
-	if (rc)
-		return rc;
-	rc = b64url(&t->text, claims, strlen(claims));
-	if (rc)
-		return rc;
-	t->input_len = t->text.len;
-	rc = sign(t->key, alg_md(alg), alg[0] == 'P', t->text.data,
-		  t->input_len, &sig, &sig_len);
+	dd_hex_encode(rnd, sizeof rnd, hex);
+	snprintf(t->kid, sizeof t->kid, "%.8s-%.4s-%.4s-%.4s-%.12s", hex,
+		 hex + 8, hex + 12, hex + 16, hex + 20);
+	rc = b64url(&x5t, rnd + 16, 20);
 	if (rc)
 		goto out;
-	rc = dd_buf_append_byte(&t->text, '.');
-	if (rc)
+	snprintf(header, sizeof header, "{\"typ\":\"JWT\",\"alg\":\"RS256\","
+		 "\"x5t\":\"%s\",\"kid\":\"%s\"}", dd_buf_str(&x5t), t->kid);
+	rc = DD_ERR_CRYPTO;
+	t->key = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)GH_BITS);
+	if (t->key == NULL)
 		goto out;
-	rc = b64url(&t->text, sig, sig_len);
+	rc = DD_ERR_NOMEM;
+	c = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s,"
+		      " s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s,"
+		      " s:s, s:s, s:s, s:s, s:I, s:I, s:I}",
+		      "jti", "4a576b35-ff09-41c5-af2c-ca62dd89b76a",
+		      "sub", "repo:octo-org/octo-repo:ref:refs/heads/main",
+		      "aud", DD_OIDC_DEFAULT_AUDIENCE,
+		      "ref", "refs/heads/main", "ref_protected", "true",
+		      "ref_type", "branch",
+		      "sha", "7f93a73b8273af5d35fcd70661704c1cadc57054",
+		      "repository", "octo-org/octo-repo",
+		      "repository_id", "74", "repository_owner", "octo-org",
+		      "repository_owner_id", "65",
+		      "repository_visibility", "private",
+		      "run_id", "9876543210", "run_number", "42",
+		      "run_attempt", "1", "runner_environment", "github-hosted",
+		      "actor", "octocat", "actor_id", "583231",
+		      "workflow", "Deploy",
+		      "workflow_ref", "octo-org/octo-repo/.github/workflows/"
+		      "deploy.yml@refs/heads/main",
+		      "job_workflow_ref", "octo-org/octo-repo/.github/"
+		      "workflows/deploy.yml@refs/heads/main",
+		      "job_workflow_sha",
+		      "7f93a73b8273af5d35fcd70661704c1cadc57054",
+		      "event_name", "workflow_dispatch", "head_ref", "",
+		      "base_ref", "", "iss", DD_OIDC_DEFAULT_ISSUER,
+		      "nbf", (json_int_t)JWT_NOW - 330,
+		      "iat", (json_int_t)JWT_NOW - 30,
+		      "exp", (json_int_t)JWT_NOW - 30 + 21600);
+	claims = c != NULL ? json_dumps(c, JSON_COMPACT) : NULL;
+	json_decref(c);
+	if (claims == NULL)
+		goto out;
+	rc = token_sign(t, header, claims);
 out:
-	OPENSSL_free(sig);
+	dd_free(claims);
+	dd_buf_free(&x5t);
+	return rc;
+}
+
+/* The JWKS holding the public keys of t[0..n), as text and parsed. */
+static dd_err_t jwks_new(const token *t, size_t n, char **text,
+			 dd_jwks **out)
+{
+	json_t *keys = json_array(), *k = NULL;
+	char why[256];
+	dd_err_t rc = DD_ERR_NOMEM;
+
+	*text = NULL;
+	*out = NULL;
+	if (keys == NULL)
+		return rc;
+	for (size_t i = 0; i < n; i++) {
+		rc = jwk_of(&t[i], &k);
+		if (rc)
+			goto out;
+		rc = DD_ERR_NOMEM;
+		if (json_array_append_new(keys, k) != 0)
+			goto out;
+	}
+	k = json_pack("{s:O}", "keys", keys);
+	*text = k != NULL ? json_dumps(k, JSON_COMPACT) : NULL;
+	json_decref(k);
+	if (*text == NULL)
+		goto out;
+	rc = dd_jwks_parse(*text, strlen(*text), 0, out, why, sizeof why);
+	if (rc)
+		fprintf(stderr, "attest_bench: JWKS: %s\n", why);
+out:
+	json_decref(keys);
 	return rc;
 }
 
@@ -635,7 +819,7 @@ static void usage(FILE *f)
 		"usage: attest_bench [--iterations N] [--rounds R] "
 		"[--rsa-bits 2048|3072|4096] [--data DIR]\n"
 		"                    [--only quote_verify|quote_collateral|"
-		"ita_rs256|ita_ps384]\n"
+		"ita_rs256|ita_ps384|oidc_rs256]\n"
 		"  N operations per round and side (default 300), R rounds "
 		"(default 7, at most %d);\n"
 		"  DIR holds tdx/ (default %s)\n", MAX_ROUNDS, DD_BENCH_DATA);
@@ -748,23 +932,26 @@ int main(int argc, char **argv)
 	size_t quote_len[MAX_QUOTES], coll_len = 0;
 	dd_collateral *coll = NULL;
 	dd_quote q0;
-	char *claims = NULL, *jwks_text = NULL, why[256];
+	char *claims = NULL, *jwks_text = NULL, *gh_text = NULL, why[256];
 	char mrtd[2 * 48 + 1], rtmr_hex[4][2 * 48 + 1];
 	const char *rtmrs[4];
-	token tok[2];
-	json_t *keys = NULL, *k = NULL;
-	dd_jwks *jwks = NULL;
+	token tok[2], gh;
+	dd_jwks *jwks = NULL, *gh_jwks = NULL;
 	dd_pin_policy pins;
-	sig_ref ecdsa_ref = {0}, tok_ref[2];
+	sig_ref ecdsa_ref = {0}, tok_ref[2], gh_ref = {0};
 	quote_subj qs, qcs;
 	jwt_subj js[2];
-	measure m[4];
+	oidc_subj os = {0};
+	dd_buf gh_auth;
+	measure m[5];
 	size_t nm = 0;
 	int status = 1;
 	dd_err_t rc;
 
 	memset(tok, 0, sizeof tok);
+	memset(&gh, 0, sizeof gh);
 	memset(tok_ref, 0, sizeof tok_ref);
+	dd_buf_init(&gh_auth, DD_JWT_MAX_LEN + 16);
 	memset(m, 0, sizeof m);
 	rc = parse_opts(argc, argv, &o);
 	if (rc)
@@ -825,30 +1012,9 @@ int main(int argc, char **argv)
 	rc = token_new(&tok[1], "PS384", o.rsa_bits, claims);
 	if (rc)
 		goto out;
-	rc = DD_ERR_NOMEM;
-	keys = json_array();
-	if (keys == NULL)
+	rc = jwks_new(tok, 2, &jwks_text, &jwks);
+	if (rc)
 		goto out;
-	for (size_t i = 0; i < 2; i++) {
-		rc = jwk_of(&tok[i], &k);
-		if (rc)
-			goto out;
-		rc = DD_ERR_NOMEM;
-		if (json_array_append_new(keys, k) != 0)
-			goto out;
-	}
-	k = json_pack("{s:O}", "keys", keys);
-	jwks_text = k != NULL ? json_dumps(k, JSON_COMPACT) : NULL;
-	json_decref(k);
-	k = NULL;
-	if (jwks_text == NULL)
-		goto out;
-	rc = dd_jwks_parse(jwks_text, strlen(jwks_text), 0, &jwks, why,
-			   sizeof why);
-	if (rc) {
-		fprintf(stderr, "attest_bench: JWKS: %s\n", why);
-		goto out;
-	}
 	dd_hex_encode(q0.body.mrtd, 48, mrtd);
 	for (int i = 0; i < 4; i++) {
 		dd_hex_encode(q0.body.rtmr[i], 48, rtmr_hex[i]);
@@ -879,6 +1045,37 @@ int main(int argc, char **argv)
 				    2.5, sig_ref_op, jwt_op, &tok_ref[i],
 				    &js[i], {0}, {0}};
 	}
+
+	/* GitHub: its own key, JWKS, policy (auth/oidc.c) and principal. */
+	rc = gh_token_new(&gh);
+	if (rc)
+		goto out;
+	rc = jwks_new(&gh, 1, &gh_text, &gh_jwks);
+	if (rc)
+		goto out;
+	rc = token_ref_new(&gh, gh_jwks, &gh_ref);
+	if (rc)
+		goto out;
+	rc = dd_buf_appendf(&gh_auth, "Bearer %s", dd_buf_str(&gh.text));
+	if (rc)
+		goto out;
+	rc = dd_principal_make(DD_PRINCIPAL_ORG, "octo-org", 65, &os.owner,
+			       why, sizeof why);
+	if (rc)
+		goto out;
+	rc = dd_replay_new(65536, &os.seen);
+	if (rc)
+		goto out;
+	os.authorization = dd_buf_str(&gh_auth);
+	os.pol.algs = DD_JWA_RS256;
+	os.pol.issuer = DD_OIDC_DEFAULT_ISSUER;
+	os.pol.audience = DD_OIDC_DEFAULT_AUDIENCE;
+	os.pol.leeway_s = 60;
+	os.pol.max_age_s = 900;
+	os.pol.max_len = DD_OIDC_MAX_TOKEN;
+	os.keys = gh_jwks;
+	m[nm++] = (measure){"oidc_rs256", "RSA PKCS#1 v1.5 verify", 2.5,
+			    sig_ref_op, oidc_op, &gh_ref, &os, {0}, {0}};
 
 	if (o.only != NULL) {
 		size_t j = 0;
@@ -930,9 +1127,14 @@ out:
 		sig_ref_free(&tok_ref[i]);
 		token_free(&tok[i]);
 	}
+	sig_ref_free(&gh_ref);
+	token_free(&gh);
+	dd_replay_free(os.seen);
+	dd_buf_free(&gh_auth);
+	dd_jwks_free(gh_jwks);
+	dd_free(gh_text);
 	sig_ref_free(&ecdsa_ref);
 	dd_jwks_free(jwks);
-	json_decref(keys);
 	dd_free(jwks_text);
 	dd_free(claims);
 	dd_collateral_free(coll);
