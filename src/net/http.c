@@ -97,8 +97,28 @@ static void on_connection(uv_stream_t *ls, int status)
 	if (status < 0)
 		return;
 	s = new_stream(srv, srv->listener_is_tcp);
+	if (s == NULL && srv->spare != NULL) {
+		/*
+		 * libuv stops watching a listener whose pending connection is
+		 * never accepted; so under memory pressure the connection is
+		 * accepted into the spare and dropped, and the spare is
+		 * replaced after the next success. (Two failures in a row
+		 * with no success between still stall this listener.)
+		 */
+		s = (uv_stream_t *)srv->spare;
+		srv->spare = NULL;
+		if (srv->listener_is_tcp)
+			uv_tcp_init(srv->loop, (uv_tcp_t *)s);
+		else
+			uv_pipe_init(srv->loop, (uv_pipe_t *)s, 0);
+		uv_accept(ls, s);
+		uv_close((uv_handle_t *)s, on_reject_closed);
+		return;
+	}
 	if (s == NULL)
 		return;
+	if (srv->spare == NULL)
+		srv->spare = dd_malloc(sizeof *srv->spare);
 	if (uv_accept(ls, s)) {
 		uv_close((uv_handle_t *)s, on_reject_closed);
 		return;
@@ -133,13 +153,17 @@ dd_err_t dd_http_server_new(uv_loop_t *loop, const dd_http_limits *limits,
 	if (srv == NULL)
 		return DD_ERR_NOMEM;
 	srv->router = dd_router_new();
-	if (srv->router == NULL) {
+	srv->spare = dd_malloc(sizeof *srv->spare);
+	if (srv->router == NULL || srv->spare == NULL) {
+		dd_router_free(srv->router);
+		dd_free(srv->spare);
 		dd_free(srv);
 		return DD_ERR_NOMEM;
 	}
 	rc = dd_random_bytes(&srv->rid_seed, sizeof srv->rid_seed);
 	if (rc) {
 		dd_router_free(srv->router);
+		dd_free(srv->spare);
 		dd_free(srv);
 		return rc;
 	}
@@ -159,6 +183,7 @@ void dd_http_server_free(dd_http_server *srv)
 		dd_free(srv->routes[i]);
 	dd_free(srv->routes);
 	dd_router_free(srv->router);
+	dd_free(srv->spare);
 	dd_free(srv);
 }
 

@@ -128,6 +128,7 @@ struct dd_http_server {
 	bool drain_timer_open;
 	void (*done)(dd_http_server *srv, void *ud);
 	void *done_ud;
+	union http_stream *spare; /* accepts-and-drops when allocation fails */
 	uint64_t rid_seed;
 	uint64_t rid_counter;
 	char date[64];

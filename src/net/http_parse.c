@@ -60,6 +60,9 @@ static int on_url_complete(llhttp_t *p)
 	req->query_off = q ? req->path_len + 1 : req->head.len;
 	if (dd_buf_append_byte(&req->head, '\0'))
 		return trip(c, 414);
+	/* dd_http_req_path() is the path alone, as its header promises. */
+	if (q != NULL)
+		req->head.data[req->path_len] = '\0';
 	return 0;
 }
 
