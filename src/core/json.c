@@ -1,6 +1,7 @@
 #include "core/json.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/alloc.h"
@@ -13,12 +14,22 @@
  */
 static _Thread_local unsigned long alloc_failures;
 
+/*
+ * It can also overrun its buffer when the allocation that fails is the
+ * one closing a string of 14, 30, 62, ... bytes. After a failure counted
+ * here, the allocation is retried with the system allocator: under the
+ * torture hook that succeeds, so the parse runs on safely and is then
+ * reported as NOMEM; under real exhaustion it fails too, which is
+ * jansson's behaviour and beyond what we can fix from outside.
+ */
 static void *json_alloc(size_t n)
 {
 	void *p = dd_malloc(n);
 
-	if (p == NULL)
+	if (p == NULL) {
 		alloc_failures++;
+		p = malloc(n);
+	}
 	return p;
 }
 

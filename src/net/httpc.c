@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include <curl/curl.h>
+#include <openssl/crypto.h>
 
 #include "core/alloc.h"
 #include "core/strutil.h"
@@ -30,6 +31,7 @@ struct dd_httpc_req {
 	CURL *easy;
 	struct curl_slist *hdrs;
 	uint8_t *body;
+	size_t body_len;
 	dd_buf resp_body;
 	dd_buf resp_hdrs;
 	char errbuf[CURL_ERROR_SIZE];
@@ -96,16 +98,32 @@ static void req_unlink(dd_httpc_req *r)
 	c->n_reqs--;
 }
 
+/* Wipes a buffer's storage before it goes (it may hold a token). */
+static void buf_wipe_free(dd_buf *b)
+{
+	if (b->data != NULL)
+		dd_freezero(b->data, b->alloc);
+	b->data = NULL;
+	dd_buf_free(b);
+}
+
+/*
+ * Requests carry secrets (client secrets in bodies, bearer tokens and API
+ * keys in headers) and replies carry tokens: every copy is wiped.
+ */
 static void req_free(dd_httpc_req *r)
 {
 	if (r == NULL)
 		return;
 	if (r->easy != NULL)
 		curl_easy_cleanup(r->easy);
+	for (struct curl_slist *l = r->hdrs; l != NULL; l = l->next)
+		OPENSSL_cleanse(l->data, strlen(l->data));
 	curl_slist_free_all(r->hdrs);
-	dd_free(r->body);
-	dd_buf_free(&r->resp_body);
-	dd_buf_free(&r->resp_hdrs);
+	if (r->body != NULL)
+		dd_freezero(r->body, r->body_len);
+	buf_wipe_free(&r->resp_body);
+	buf_wipe_free(&r->resp_hdrs);
 	dd_free(r);
 }
 
@@ -705,6 +723,7 @@ dd_err_t dd_httpc_start(dd_httpc *c, const dd_httpc_request *rq,
 	dd_buf_init(&r->resp_hdrs, DD_HTTPC_MAX_HEADER_BYTES);
 	if (rq->body_len > 0) {
 		r->body = dd_malloc(rq->body_len);
+		r->body_len = r->body ? rq->body_len : 0;
 		rc = DD_ERR_NOMEM;
 		if (r->body == NULL)
 			goto out;
