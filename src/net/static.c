@@ -44,7 +44,7 @@ int dd_etag_matches(const char *inm, const char *etag)
 	return 0;
 }
 
-static void serve(dd_http_req *req, void *ud)
+void dd_static_serve(dd_http_req *req, void *ud)
 {
 	const char *path = dd_http_req_param(req, "path");
 	const char *inm = dd_http_req_header(req, "If-None-Match");
@@ -69,7 +69,7 @@ static void serve(dd_http_req *req, void *ud)
 dd_err_t dd_static_mount(dd_http_server *srv, const char *prefix)
 {
 	char pattern[256];
-	dd_http_route r = {.methods = DD_M_GET, .handler = serve,
+	dd_http_route r = {.methods = DD_M_GET, .handler = dd_static_serve,
 			   .pattern = pattern};
 	int n;
 

@@ -14,4 +14,10 @@
  */
 dd_err_t dd_static_mount(dd_http_server *srv, const char *prefix);
 
+/*
+ * The handler itself, for callers that mount routes through their own
+ * dispatcher: serves the route's {path} parameter; ud is unused.
+ */
+void dd_static_serve(dd_http_req *req, void *ud);
+
 #endif
