@@ -1,11 +1,18 @@
 #include "agent/agent.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include <jansson.h>
 
+#include "auth/authz.h"
+#include "auth/oidc.h"
+#include "auth/principal.h"
+#include "auth/ticket.h"
+#include "core/html.h"
 #include "core/log.h"
 #include "net/http.h"
+#include "net/httpc.h"
 #include "net/service.h"
 #include "net/static.h"
 
@@ -13,15 +20,23 @@ struct agent {
 	const dd_config *cfg;
 	uint64_t started_ms;
 	uv_loop_t *loop;
+	dd_service *svc;
+	dd_httpc *http;
+	dd_principal owner;
+	dd_ticket *ticket;
+	dd_oidc *oidc;
+	dd_authz *authz;
+	int closed;
 };
 
 /* GET /health on both listeners; the full shape comes with the agent issue. */
-static void handle_health(dd_http_req *req, void *ud)
+static void handle_health(dd_http_req *req, const dd_caller *who, void *ud)
 {
 	struct agent *a = ud;
 	const dd_config *cfg = a->cfg;
 	json_t *body;
 
+	(void)who;
 	body = json_pack("{s:b, s:s, s:s, s:s, s:s, s:s, s:s, s:b, s:I}",
 			 "ok", 1, "service", "agent", "env", cfg->env,
 			 "vm_name", cfg->vm_name, "cp_url", cfg->cp_url,
@@ -36,52 +51,221 @@ static void handle_health(dd_http_req *req, void *ud)
 	json_decref(body);
 }
 
-static dd_err_t add_listener(dd_service *svc, struct agent *a,
-			     const char *label, uint16_t port)
+static dd_err_t page_body(const struct agent *a, const dd_caller *who,
+			  dd_buf *out)
 {
-	dd_http_server *srv;
-	dd_http_route health = {
-		.methods = DD_M_GET, .pattern = "/health",
-		.handler = handle_health, .ud = a,
-	};
+	const dd_config *cfg = a->cfg;
+	char csrf[DD_CSRF_LEN + 1];
 	dd_err_t rc;
 
-	rc = dd_service_server(svc, label, &srv);
+	rc = dd_csrf_token(dd_ticket_keys(a->ticket), who->session_token,
+			   who->session_token_len, csrf);
 	if (rc == DD_OK)
-		rc = dd_http_server_route(srv, &health);
-	if (rc == DD_OK && strcmp(label, "main") == 0)
-		rc = dd_static_mount(srv, "/static");
+		rc = dd_buf_append_str(out, "<!doctype html><html lang=en><head>"
+				       "<meta charset=utf-8><title>");
 	if (rc == DD_OK)
-		rc = dd_service_listen(svc, label, a->cfg->bind_addr, port);
+		rc = dd_html_escape(out, cfg->vm_name);
+	if (rc == DD_OK)
+		rc = dd_buf_append_str(out, "</title><link rel=stylesheet "
+				       "href=/static/dd.css></head><body>");
+	/* Simulated evidence and dev sessions must never pass unnoticed. */
+	if (rc == DD_OK && (cfg->dev || who->session.dev))
+		rc = dd_buf_append_str(out, "<div class=banner-simulated>DEVELOPMENT: "
+				       "SIMULATED quotes, local issuers, dev "
+				       "sign-in</div>");
+	if (rc == DD_OK)
+		rc = dd_buf_append_str(out, "<main><h1>");
+	if (rc == DD_OK)
+		rc = dd_html_escape(out, cfg->vm_name);
+	if (rc == DD_OK)
+		rc = dd_buf_appendf(out, "</h1><p>environment <b>%s</b>, build "
+				    "%s, up %llu s</p><p>Signed in as <b>",
+				    cfg->env, DD_BUILD_SHA, (unsigned long long)(
+				    (uv_now(a->loop) - a->started_ms) / 1000));
+	if (rc == DD_OK)
+		rc = dd_html_escape(out, who->session.login);
+	if (rc == DD_OK)
+		rc = dd_buf_appendf(out, "</b> (%s%s).</p><form method=post "
+				    "action=/auth/logout><input type=hidden "
+				    "name=csrf value=\"%s\"><button>Sign out"
+				    "</button></form></main></body></html>",
+				    who->kind == DD_CALLER_ADMIN ? "fleet admin"
+								  : "this VM's tenant",
+				    who->session.dev ? ", dev session" : "", csrf);
+	return rc;
+}
+
+/* GET /: this VM's page, for admins and its tenant. */
+static void handle_page(dd_http_req *req, const dd_caller *who, void *ud)
+{
+	struct agent *a = ud;
+	dd_buf page;
+	dd_err_t rc;
+
+	dd_buf_init(&page, 64 * 1024);
+	rc = page_body(a, who, &page);
+	if (rc)
+		dd_http_respond_err(req, rc, NULL);
+	else
+		dd_http_respond(req, 200, "text/html; charset=utf-8", page.data,
+				page.len);
+	dd_buf_free(&page);
+}
+
+static void static_route(dd_http_req *req, const dd_caller *who, void *ud)
+{
+	(void)who;
+	dd_static_serve(req, ud);
+}
+
+/*
+ * This agent's public origin: the audience of sign-in tickets and the
+ * base of sign-in redirects. DD_PUBLIC_URL, else https://DD_HOSTNAME,
+ * else (dev) the loopback URL of the main listener.
+ */
+static dd_err_t set_origin(struct agent *a, uint16_t port)
+{
+	const dd_config *cfg = a->cfg;
+	const char *broker = cfg->broker_url ? cfg->broker_url : cfg->cp_url;
+	char origin[512], sign_in[600];
+	dd_err_t rc;
+
+	if (cfg->public_url != NULL)
+		snprintf(origin, sizeof origin, "%s", cfg->public_url);
+	else if (cfg->hostname != NULL && !cfg->dev)
+		snprintf(origin, sizeof origin, "https://%s", cfg->hostname);
+	else
+		snprintf(origin, sizeof origin, "http://%s:%u",
+			 strcmp(cfg->bind_addr, "0.0.0.0") == 0 ? "127.0.0.1"
+								: cfg->bind_addr,
+			 (unsigned)port);
+	snprintf(sign_in, sizeof sign_in, "%s/auth/agent", broker);
+	rc = dd_ticket_set_origin(a->ticket, origin);
+	if (rc == DD_OK)
+		rc = dd_authz_set_origin(a->authz, origin);
+	if (rc == DD_OK)
+		rc = dd_authz_set_sign_in(a->authz, sign_in);
+	return rc;
+}
+
+static dd_err_t add_listener(struct agent *a, const char *label,
+			     uint16_t port)
+{
+	dd_http_server *srv;
+	dd_authz_route routes[8];
+	size_t n = 0;
+	char why[256];
+	dd_err_t rc;
+
+	routes[n++] = (dd_authz_route){DD_M_GET, "/health", handle_health, a,
+				       0, 0};
+	/* People use the main listener; the API one serves machines. */
+	if (strcmp(label, "main") == 0) {
+		routes[n++] = (dd_authz_route){DD_M_GET, "/static/{path*}",
+					       static_route, NULL, 0, 0};
+		routes[n++] = (dd_authz_route){DD_M_GET, "/", handle_page, a,
+					       0, 0};
+		n += dd_ticket_routes(a->ticket, routes + n);
+	}
+	rc = dd_service_server(a->svc, label, &srv);
+	if (rc == DD_OK)
+		rc = dd_authz_mount(a->authz, srv, routes, n, why, sizeof why);
+	if (rc == DD_OK)
+		rc = dd_service_listen(a->svc, label, a->cfg->bind_addr, port);
 	if (rc) {
-		dd_log_err(rc, "starting the agent %s listener on %s:%u", label,
-			   a->cfg->bind_addr, (unsigned)port);
+		dd_log_err(rc, "starting the agent %s listener on %s:%u %s", label,
+			   a->cfg->bind_addr, (unsigned)port, why);
 		return rc;
 	}
 	dd_log_info("agent %s listener on http://%s:%u", label,
 		    a->cfg->bind_addr, (unsigned)dd_http_server_port(srv));
-	return DD_OK;
+	if (strcmp(label, "main") == 0)
+		rc = set_origin(a, dd_http_server_port(srv));
+	return rc;
+}
+
+static dd_err_t make_auth(struct agent *a)
+{
+	const dd_config *cfg = a->cfg;
+	dd_httpc_opts ho = {.ca_file = cfg->ca_file,
+			    .timeout_ms = cfg->outbound_timeout_ms,
+			    .max_response = cfg->outbound_max_response};
+	dd_ticket_opts to = {.owner = &a->owner,
+			     .broker_url = cfg->broker_url ? cfg->broker_url
+							   : cfg->cp_url};
+	dd_oidc_opts oo = {.issuer = cfg->oidc_issuer,
+			   .jwks_url = cfg->oidc_jwks_url,
+			   .audience = cfg->oidc_audience,
+			   .max_age_s = cfg->oidc_max_age_secs,
+			   /* GitHub rotates keys; pick a new kid up quickly. */
+			   .jwks_refresh_ms = 10000};
+	dd_authz_opts zo = {.service = "agent", .owner = &a->owner,
+			    .cookie_name = DD_AGENT_SESSION_COOKIE,
+			    .dev = cfg->dev};
+	char why[160] = "";
+	dd_err_t rc;
+
+	rc = dd_principal_make((dd_principal_kind)cfg->owner_kind, cfg->owner,
+			       cfg->owner_id, &a->owner, why, sizeof why);
+	if (rc == DD_OK)
+		rc = dd_httpc_new(a->loop, &ho, &a->http);
+	if (rc == DD_OK)
+		rc = dd_ticket_new(a->loop, a->http, &to, &a->ticket);
+	if (rc == DD_OK)
+		rc = dd_oidc_new(a->loop, a->http, &oo, &a->oidc);
+	if (rc == DD_OK) {
+		zo.keys = dd_ticket_keys(a->ticket);
+		zo.oidc = a->oidc;
+		rc = dd_authz_new(&zo, &a->authz);
+	}
+	if (rc)
+		dd_log_err(rc, "setting up sign-in %s", why);
+	return rc;
+}
+
+/* Cancels outstanding checks and closes the client, once. */
+static void close_auth(void *ud)
+{
+	struct agent *a = ud;
+
+	if (a->closed)
+		return;
+	a->closed = 1;
+	if (a->authz != NULL)
+		dd_authz_close(a->authz);
+	dd_oidc_free(a->oidc);
+	a->oidc = NULL;
+	dd_ticket_free(a->ticket);
+	a->ticket = NULL;
+	if (a->http != NULL)
+		dd_httpc_close(a->http, NULL, NULL);
 }
 
 dd_err_t dd_agent_run(const dd_config *cfg)
 {
-	dd_service *svc = NULL;
 	struct agent a = {.cfg = cfg};
 	dd_err_t rc;
 
-	rc = dd_service_new(cfg, "agent", &svc);
+	rc = dd_service_new(cfg, "agent", &a.svc);
 	if (rc)
 		return rc;
-	a.loop = dd_service_loop(svc);
+	a.loop = dd_service_loop(a.svc);
 	a.started_ms = uv_now(a.loop);
-	rc = add_listener(svc, &a, "main", cfg->port);
+	rc = make_auth(&a);
 	if (rc == DD_OK)
-		rc = add_listener(svc, &a, "api", cfg->api_port);
-	if (rc)
-		goto out;
-	dd_service_ready(svc);
-	rc = dd_service_run(svc);
-out:
-	dd_service_free(svc);
+		rc = dd_service_on_drained(a.svc, close_auth, &a);
+	if (rc == DD_OK)
+		rc = add_listener(&a, "main", cfg->port);
+	if (rc == DD_OK)
+		rc = add_listener(&a, "api", cfg->api_port);
+	if (rc == DD_OK) {
+		dd_service_ready(a.svc);
+		rc = dd_service_run(a.svc);
+	}
+	close_auth(&a);
+	uv_run(a.loop, UV_RUN_DEFAULT);
+	dd_service_free(a.svc);
+	dd_httpc_free(a.http);
+	dd_authz_free(a.authz);
 	return rc;
 }

@@ -12,6 +12,7 @@
 #include "core/json.h"
 #include "core/log.h"
 #include "cp/cp_attest.h"
+#include "cp/cp_auth.h"
 #include "net/http.h"
 #include "net/httpc.h"
 #include "net/ndjson.h"
@@ -175,22 +176,51 @@ void dd_cp_set_attestor(dd_cp *cp, dd_attestor *att)
 
 dd_err_t dd_cp_mount(dd_cp *cp, dd_http_server *srv)
 {
-	const dd_http_route routes[] = {
-		{.methods = DD_M_GET, .pattern = "/health",
-		 .handler = handle_health, .ud = cp},
-	};
-	dd_err_t rc = DD_OK;
+	const dd_http_route health = {.methods = DD_M_GET, .pattern = "/health",
+				      .handler = handle_health, .ud = cp};
+	dd_err_t rc;
 
-	for (size_t i = 0; rc == DD_OK && i < sizeof routes / sizeof routes[0]; i++)
-		rc = dd_http_server_route(srv, &routes[i]);
-	if (rc == DD_OK && cp->att != NULL) {
-		rc = dd_cp_attest_new(cp->loop, cp->att, &cp->attest);
-		if (rc == DD_OK)
-			rc = dd_cp_attest_mount(cp->attest, srv);
-	}
+	rc = dd_http_server_route(srv, &health);
 	if (rc == DD_OK)
 		rc = dd_static_mount(srv, "/static");
 	return rc;
+}
+
+static void health_route(dd_http_req *req, const dd_caller *who, void *ud)
+{
+	(void)who;
+	handle_health(req, ud);
+}
+
+static void static_route(dd_http_req *req, const dd_caller *who, void *ud)
+{
+	(void)who;
+	dd_static_serve(req, ud);
+}
+
+dd_err_t dd_cp_mount_authz(dd_cp *cp, dd_authz *authz, dd_http_server *srv,
+			   const dd_authz_route *extra, size_t n_extra,
+			   char *why, size_t why_len)
+{
+	dd_authz_route routes[DD_CP_MAX_ROUTES];
+	size_t n = 0;
+	dd_err_t rc;
+
+	if (n_extra > DD_CP_MAX_ROUTES - 3)
+		return DD_ERR_TOO_LARGE;
+	routes[n++] = (dd_authz_route){DD_M_GET, "/health", health_route, cp,
+				       0, 0};
+	routes[n++] = (dd_authz_route){DD_M_GET, "/static/{path*}",
+				       static_route, NULL, 0, 0};
+	if (cp->att != NULL) {
+		rc = dd_cp_attest_new(cp->loop, cp->att, &cp->attest);
+		if (rc)
+			return rc;
+		routes[n++] = dd_cp_attest_route(cp->attest);
+	}
+	for (size_t i = 0; i < n_extra; i++)
+		routes[n++] = extra[i];
+	return dd_authz_mount(authz, srv, routes, n, why, why_len);
 }
 
 /* --- the cp mode: boot, serve, stop ------------------------------------ */
@@ -203,6 +233,7 @@ struct boot {
 	dd_httpc *http;
 	dd_ndjson *ee;
 	dd_attestor *att;
+	dd_cp_auth *auth;
 	int clients_closed;
 	dd_err_t err;       /* why the boot failed, DD_OK otherwise */
 };
@@ -216,6 +247,13 @@ static void listen_and_serve(struct boot *b)
 	if (rc) {
 		dd_log_err(rc, "starting the CP listener on %s:%u",
 			   cfg->bind_addr, (unsigned)cfg->port);
+		b->err = rc;
+		dd_service_stop(b->svc);
+		return;
+	}
+	rc = dd_cp_auth_listening(b->auth, dd_http_server_port(b->srv));
+	if (rc) {
+		dd_log_err(rc, "setting the CP's public origin");
 		b->err = rc;
 		dd_service_stop(b->svc);
 		return;
@@ -268,6 +306,7 @@ static void on_shutdown(void *ud)
 	dd_cp_set_attestor(b->cp, NULL);
 	dd_attestor_free(b->att);
 	b->att = NULL;
+	dd_cp_auth_close(b->auth);
 }
 
 static void on_drained(void *ud)
@@ -300,6 +339,19 @@ static dd_err_t make_clients(struct boot *b)
 	return rc;
 }
 
+static dd_err_t mount(struct boot *b, char *why, size_t why_len)
+{
+	dd_authz_route extra[DD_CP_AUTH_ROUTES];
+	size_t n = dd_cp_auth_routes(b->auth, extra);
+	dd_err_t rc;
+
+	rc = dd_cp_mount_authz(b->cp, dd_cp_auth_authz(b->auth), b->srv, extra,
+			       n, why, why_len);
+	if (rc)
+		dd_log_err(rc, "mounting the CP's routes: %s", why);
+	return rc;
+}
+
 static dd_err_t boot(struct boot *b)
 {
 	uv_loop_t *loop = dd_service_loop(b->svc);
@@ -317,13 +369,18 @@ static dd_err_t boot(struct boot *b)
 		dd_log_err(rc, "setting up attestation: %s", why);
 		return rc;
 	}
+	rc = dd_cp_auth_new(b->cfg, loop, b->http, &b->auth, why, sizeof why);
+	if (rc) {
+		dd_log_err(rc, "setting up sign-in: %s", why);
+		return rc;
+	}
 	rc = dd_cp_new(b->cfg, loop, &b->cp);
 	if (rc == DD_OK) {
 		dd_cp_set_attestor(b->cp, b->att);
 		rc = dd_service_server(b->svc, "main", &b->srv);
 	}
 	if (rc == DD_OK)
-		rc = dd_cp_mount(b->cp, b->srv);
+		rc = mount(b, why, sizeof why);
 	if (rc == DD_OK)
 		rc = dd_service_on_shutdown(b->svc, on_shutdown, b);
 	if (rc == DD_OK)
@@ -353,13 +410,16 @@ dd_err_t dd_cp_run(const dd_config *cfg)
 	 * After a failed boot the hooks never ran; after a clean run these
 	 * are no-ops. The loop then finishes the closes.
 	 */
-	if (b.cp != NULL)
+	if (b.cp != NULL) {
 		on_shutdown(&b);
-	else
+	} else {
 		dd_attestor_free(b.att);
+		dd_cp_auth_close(b.auth);
+	}
 	on_drained(&b);
 	uv_run(dd_service_loop(b.svc), UV_RUN_DEFAULT);
 	dd_service_free(b.svc);
+	dd_cp_auth_free(b.auth);
 	dd_ndjson_free(b.ee);
 	dd_httpc_free(b.http);
 	dd_cp_free(b.cp);

@@ -8,6 +8,7 @@
 #include <uv.h>
 
 #include "attest/attestor.h"
+#include "auth/authz.h"
 #include "core/config.h"
 #include "core/err.h"
 #include "net/http.h"
@@ -22,8 +23,21 @@ void dd_cp_free(dd_cp *cp);
  * dd_cp_mount to serve /cp/attest and the attestation part of /health.
  */
 void dd_cp_set_attestor(dd_cp *cp, dd_attestor *att);
-/* Mounts every CP route on srv (tests mount them beside their own). */
+/*
+ * Mounts /health and /static on srv without authorization: for the test
+ * server and the benchmarks only.
+ */
 dd_err_t dd_cp_mount(dd_cp *cp, dd_http_server *srv);
+
+#define DD_CP_MAX_ROUTES 64
+
+/*
+ * Mounts every CP route, plus extra (sign-in, ...), behind the
+ * authorization table (authz.h): CONFIG with why for a route it lacks.
+ */
+dd_err_t dd_cp_mount_authz(dd_cp *cp, dd_authz *authz, dd_http_server *srv,
+			   const dd_authz_route *extra, size_t n_extra,
+			   char *why, size_t why_len);
 
 /* Runs until SIGINT/SIGTERM drains it. Returns DD_OK on a clean stop. */
 dd_err_t dd_cp_run(const dd_config *cfg);

@@ -206,12 +206,15 @@ dd_err_t dd_cp_attest_new(uv_loop_t *loop, dd_attestor *att,
 	return DD_OK;
 }
 
-dd_err_t dd_cp_attest_mount(dd_cp_attest *ca, dd_http_server *srv)
+static void attest_route(dd_http_req *req, const dd_caller *who, void *ud)
 {
-	const dd_http_route r = {.methods = DD_M_GET, .pattern = "/cp/attest",
-				 .handler = handle_attest, .ud = ca};
+	(void)who;
+	handle_attest(req, ud);
+}
 
-	return dd_http_server_route(srv, &r);
+dd_authz_route dd_cp_attest_route(dd_cp_attest *ca)
+{
+	return (dd_authz_route){DD_M_GET, "/cp/attest", attest_route, ca, 0, 0};
 }
 
 void dd_cp_attest_detach(dd_cp_attest *ca)

@@ -18,6 +18,7 @@
 #include <uv.h>
 
 #include "attest/attestor.h"
+#include "auth/authz.h"
 #include "core/err.h"
 #include "net/http.h"
 
@@ -30,7 +31,8 @@ typedef struct dd_cp_attest dd_cp_attest;
 /* att is borrowed and must outlive this object's pending requests. */
 dd_err_t dd_cp_attest_new(uv_loop_t *loop, dd_attestor *att,
 			  dd_cp_attest **out);
-dd_err_t dd_cp_attest_mount(dd_cp_attest *ca, dd_http_server *srv);
+/* GET /cp/attest, for dd_authz_mount. */
+dd_authz_route dd_cp_attest_route(dd_cp_attest *ca);
 /* Later requests get 503: the attestor is going away (shutdown). */
 void dd_cp_attest_detach(dd_cp_attest *ca);
 
