@@ -537,6 +537,135 @@ static void bad_tokens_are_refused_where_they_matter(void **state)
 	teardown_service(e);
 }
 
+static char *claims_with(const char *iss, const char *aud, int iat, int exp,
+			 const char *jti, const char *owner, const char *id)
+{
+	return th_fmt("{\"iss\":\"%s\",\"aud\":%s,\"iat\":%d,\"exp\":%d,"
+		      "\"jti\":\"%s\",\"repository\":\"%s/app\","
+		      "\"repository_id\":\"55\",\"repository_owner\":\"%s\","
+		      "\"repository_owner_id\":\"%s\"}", iss, aud, iat, exp, jti,
+		      owner, owner, id);
+}
+
+static char *rsa_public_pem(EVP_PKEY *k)
+{
+	BIO *b = BIO_new(BIO_s_mem());
+	char *data, *copy;
+	long n;
+
+	assert_non_null(b);
+	assert_int_equal(PEM_write_bio_PUBKEY(b, k), 1);
+	n = BIO_get_mem_data(b, &data);
+	copy = strndup(data, (size_t)n);
+	BIO_free(b);
+	return copy;
+}
+
+struct refusal {
+	const char *name;
+	char *token;
+	int status;
+	const char *code;
+};
+
+/*
+ * CI tokens refused over HTTP, each with its status and JSON code: what
+ * a deploy step sees. (tests/unit/test_oidc.c covers every reason with
+ * python3-jwt vectors; this is the same verdict through the dispatcher.)
+ */
+static void ci_token_refusals_over_http(void **state)
+{
+	struct env *e = *state;
+	char *pem = rsa_public_pem(e->rsa), *big;
+	struct refusal cases[16];
+	char *h64, *p64;
+	size_t n = 0;
+	char *c;
+
+	setup_service(e, "agent");
+#define CASE(nm, tok, st, cd) \
+	cases[n++] = (struct refusal){nm, tok, st, cd}
+	c = claims_with(ISSUER, "\"dd-agent\"", NOW - 7200, NOW - 3600, "j1",
+			"acme", "4242");
+	CASE("expired", th_token(e->rsa, "RS256", "k1", c), 401, "bad_token");
+	free(c);
+	c = claims_with(ISSUER, "\"someone-else\"", NOW - 10, NOW + 300, "j2",
+			"acme", "4242");
+	CASE("wrong aud", th_token(e->rsa, "RS256", "k1", c), 401, "bad_token");
+	free(c);
+	c = claims_with(ISSUER, "[\"a\",\"b\"]", NOW - 10, NOW + 300, "j3",
+			"acme", "4242");
+	CASE("aud array without ours", th_token(e->rsa, "RS256", "k1", c), 401,
+	     "bad_token");
+	free(c);
+	c = claims_with("https://evil.test", "\"dd-agent\"", NOW - 10, NOW + 300,
+			"j4", "acme", "4242");
+	CASE("wrong iss", th_token(e->rsa, "RS256", "k1", c), 401, "bad_token");
+	free(c);
+	c = claims_with(ISSUER, "\"dd-agent\"", NOW - 3000, NOW + 300, "j5",
+			"acme", "4242");
+	CASE("older than the maximum age", th_token(e->rsa, "RS256", "k1", c),
+	     401, "bad_token");
+	free(c);
+	c = claims_with(ISSUER, "\"dd-agent\"", NOW - 10, NOW + 300, "j6",
+			"acme", "4243");
+	CASE("right name, wrong id", th_token(e->rsa, "RS256", "k1", c), 403,
+	     "wrong_owner");
+	free(c);
+	c = claims_with(ISSUER, "\"dd-agent\"", NOW - 10, NOW + 300, "j7",
+			"acme-corp", "4242");
+	CASE("wrong name, right id", th_token(e->rsa, "RS256", "k1", c), 403,
+	     "wrong_owner");
+	free(c);
+	c = claims_with(ISSUER, "\"dd-agent\"", NOW - 10, NOW + 300, "j8",
+			"acme", "4242");
+	CASE("unknown kid", th_token(e->rsa, "RS256", "k9", c), 401, "bad_token");
+	CASE("HS256 keyed with the RSA public key",
+	     th_sign_raw(e->rsa, "HS256",
+			 "{\"alg\":\"HS256\",\"kid\":\"k1\",\"typ\":\"JWT\"}", c,
+			 pem, strlen(pem)), 401, "bad_token");
+	h64 = th_b64s("{\"alg\":\"none\",\"kid\":\"k1\"}");
+	p64 = th_b64s(c);
+	CASE("alg none", th_fmt("%s.%s.", h64, p64), 401, "bad_token");
+	free(h64);
+	free(p64);
+	free(c);
+	CASE("garbage", th_fmt("not.a.jwt"), 401, "bad_token");
+#undef CASE
+	for (size_t i = 0; i < n; i++) {
+		char *hdr = th_fmt("Authorization: Bearer %s", cases[i].token);
+		const char *h[] = {hdr};
+		char code[64];
+
+		snprintf(code, sizeof code, "\"code\":\"%s\"", cases[i].code);
+		if (call(e, "agent", "POST", "/deploy", ANON, h, 1) !=
+			    cases[i].status || strstr(e->body, code) == NULL)
+			fail_msg("%s: got %ld %s", cases[i].name, e->status,
+				 e->body);
+		free(hdr);
+		free(cases[i].token);
+	}
+	/* A good token once, then replayed: the second use is refused. */
+	c = claims_with(ISSUER, "\"dd-agent\"", NOW - 10, NOW + 300, "once",
+			"acme", "4242");
+	big = th_token(e->rsa, "RS256", "k1", c);
+	{
+		char *hdr = th_fmt("Authorization: Bearer %s", big);
+		const char *h[] = {hdr};
+
+		assert_int_equal(call(e, "agent", "POST", "/deploy", ANON, h, 1),
+				 200);
+		assert_int_equal(call(e, "agent", "POST", "/deploy", ANON, h, 1),
+				 401);
+		assert_non_null(strstr(e->body, "replayed"));
+		free(hdr);
+	}
+	free(big);
+	free(c);
+	free(pem);
+	teardown_service(e);
+}
+
 static void mounting_refuses_what_the_table_lacks(void **state)
 {
 	struct env *e = *state;
@@ -604,6 +733,8 @@ int main(void)
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(bad_tokens_are_refused_where_they_matter,
 						setup, teardown),
+		cmocka_unit_test_setup_teardown(ci_token_refusals_over_http, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(mounting_refuses_what_the_table_lacks,
 						setup, teardown),
 	};
