@@ -5,6 +5,10 @@
 
 #include <jansson.h>
 
+#include "agent/agent_health.h"
+#include "agent/agent_state.h"
+#include "agent/ee_watch.h"
+#include "agent/workload_api.h"
 #include "auth/authz.h"
 #include "auth/oidc.h"
 #include "auth/principal.h"
@@ -13,6 +17,7 @@
 #include "core/log.h"
 #include "net/http.h"
 #include "net/httpc.h"
+#include "net/ndjson.h"
 #include "net/service.h"
 #include "net/static.h"
 
@@ -22,27 +27,32 @@ struct agent {
 	uv_loop_t *loop;
 	dd_service *svc;
 	dd_httpc *http;
-	dd_principal owner;
+	dd_ndjson *ee;
+	dd_ee_watch *watch;
+	dd_workload_api *api;
+	dd_agent_state st;
 	dd_ticket *ticket;
 	dd_oidc *oidc;
 	dd_authz *authz;
 	int closed;
+	int serving;
+	dd_err_t err;           /* why boot failed */
 };
 
-/* GET /health on both listeners; the full shape comes with the agent issue. */
+/* GET /health on both listeners: public, never waits, never fails. */
 static void handle_health(dd_http_req *req, const dd_caller *who, void *ud)
 {
 	struct agent *a = ud;
-	const dd_config *cfg = a->cfg;
+	dd_agent_health_in in = {
+		.cfg = a->cfg, .st = &a->st,
+		.ee_health = a->watch ? dd_ee_watch_health(a->watch) : NULL,
+		.ee_list = a->watch ? dd_ee_watch_list(a->watch) : NULL,
+		.uptime_secs = (uv_now(a->loop) - a->started_ms) / 1000,
+	};
 	json_t *body;
 
 	(void)who;
-	body = json_pack("{s:b, s:s, s:s, s:s, s:s, s:s, s:s, s:b, s:I}",
-			 "ok", 1, "service", "agent", "env", cfg->env,
-			 "vm_name", cfg->vm_name, "cp_url", cfg->cp_url,
-			 "build", DD_BUILD_SHA, "version", DD_VERSION,
-			 "dev", cfg->dev, "uptime_secs",
-			 (json_int_t)((uv_now(a->loop) - a->started_ms) / 1000));
+	body = dd_agent_health_json(&in);
 	if (body == NULL) {
 		dd_http_respond_err(req, DD_ERR_NOMEM, NULL);
 		return;
@@ -152,7 +162,7 @@ static dd_err_t add_listener(struct agent *a, const char *label,
 			     uint16_t port)
 {
 	dd_http_server *srv;
-	dd_authz_route routes[8];
+	dd_authz_route routes[16];
 	size_t n = 0;
 	char why[256];
 	dd_err_t rc;
@@ -165,6 +175,7 @@ static dd_err_t add_listener(struct agent *a, const char *label,
 					       static_route, NULL, 0, 0};
 		routes[n++] = (dd_authz_route){DD_M_GET, "/", handle_page, a,
 					       0, 0};
+		n += dd_workload_api_routes(a->api, routes + n);
 		n += dd_ticket_routes(a->ticket, routes + n);
 	}
 	rc = dd_service_server(a->svc, label, &srv);
@@ -184,13 +195,20 @@ static dd_err_t add_listener(struct agent *a, const char *label,
 	return rc;
 }
 
+static const dd_principal *tenant_of(void *ud)
+{
+	struct agent *a = ud;
+
+	return a->st.has_tenant ? &a->st.tenant : NULL;
+}
+
 static dd_err_t make_auth(struct agent *a)
 {
 	const dd_config *cfg = a->cfg;
 	dd_httpc_opts ho = {.ca_file = cfg->ca_file,
 			    .timeout_ms = cfg->outbound_timeout_ms,
 			    .max_response = cfg->outbound_max_response};
-	dd_ticket_opts to = {.owner = &a->owner,
+	dd_ticket_opts to = {.owner = &a->st.owner,
 			     .broker_url = cfg->broker_url ? cfg->broker_url
 							   : cfg->cp_url};
 	dd_oidc_opts oo = {.issuer = cfg->oidc_issuer,
@@ -199,14 +217,14 @@ static dd_err_t make_auth(struct agent *a)
 			   .max_age_s = cfg->oidc_max_age_secs,
 			   /* GitHub rotates keys; pick a new kid up quickly. */
 			   .jwks_refresh_ms = 10000};
-	dd_authz_opts zo = {.service = "agent", .owner = &a->owner,
+	dd_authz_opts zo = {.service = "agent", .owner = &a->st.owner,
 			    .cookie_name = DD_AGENT_SESSION_COOKIE,
 			    .dev = cfg->dev};
 	char why[160] = "";
 	dd_err_t rc;
 
 	rc = dd_principal_make((dd_principal_kind)cfg->owner_kind, cfg->owner,
-			       cfg->owner_id, &a->owner, why, sizeof why);
+			       cfg->owner_id, &a->st.owner, why, sizeof why);
 	if (rc == DD_OK)
 		rc = dd_httpc_new(a->loop, &ho, &a->http);
 	if (rc == DD_OK)
@@ -216,6 +234,8 @@ static dd_err_t make_auth(struct agent *a)
 	if (rc == DD_OK) {
 		zo.keys = dd_ticket_keys(a->ticket);
 		zo.oidc = a->oidc;
+		zo.tenant = tenant_of;
+		zo.tenant_ud = a;
 		rc = dd_authz_new(&zo, &a->authz);
 	}
 	if (rc)
@@ -231,6 +251,12 @@ static void close_auth(void *ud)
 	if (a->closed)
 		return;
 	a->closed = 1;
+	dd_workload_api_free(a->api);
+	a->api = NULL;
+	dd_ee_watch_free(a->watch);
+	a->watch = NULL;
+	if (a->ee != NULL)
+		dd_ndjson_close(a->ee, NULL, NULL);
 	if (a->authz != NULL)
 		dd_authz_close(a->authz);
 	dd_oidc_free(a->oidc);
@@ -239,6 +265,58 @@ static void close_auth(void *ud)
 	a->ticket = NULL;
 	if (a->http != NULL)
 		dd_httpc_close(a->http, NULL, NULL);
+}
+
+static dd_err_t make_runtime_client(struct agent *a)
+{
+	const dd_config *cfg = a->cfg;
+	dd_ndjson_opts eo = {.path = cfg->ee_socket, .token = cfg->ee_token,
+			     .timeout_ms = 60000};
+	dd_err_t rc;
+
+	rc = dd_ndjson_new(a->loop, &eo, &a->ee);
+	if (rc == DD_OK)
+		rc = dd_ee_watch_new(a->loop, a->ee, 5000, &a->watch);
+	if (rc == DD_OK)
+		rc = dd_workload_api_new(a->ee, &a->st, &a->api);
+	if (rc)
+		dd_log_err(rc, "setting up the EasyEnclave client (%s)",
+			   cfg->ee_socket);
+	return rc;
+}
+
+static void serve(struct agent *a)
+{
+	dd_err_t rc;
+
+	if (a->serving)
+		return;
+	a->serving = 1;
+	rc = add_listener(a, "main", a->cfg->port);
+	if (rc == DD_OK)
+		rc = add_listener(a, "api", a->cfg->api_port);
+	if (rc) {
+		a->err = rc;
+		dd_service_stop(a->svc);
+		return;
+	}
+	dd_service_ready(a->svc);
+}
+
+/* Boot waits for EasyEnclave: an agent that cannot run workloads must not serve. */
+static void on_ee_ready(dd_err_t err, const char *why, void *ud)
+{
+	struct agent *a = ud;
+
+	if (err && a->cfg->ee_wait_secs > 0) {
+		dd_log_err(err, "EasyEnclave at %s did not answer within %llu s: "
+			   "%s", a->cfg->ee_socket,
+			   (unsigned long long)a->cfg->ee_wait_secs, why);
+		a->err = err;
+		dd_service_stop(a->svc);
+		return;
+	}
+	serve(a);
 }
 
 dd_err_t dd_agent_run(const dd_config *cfg)
@@ -251,20 +329,29 @@ dd_err_t dd_agent_run(const dd_config *cfg)
 		return rc;
 	a.loop = dd_service_loop(a.svc);
 	a.started_ms = uv_now(a.loop);
+	a.st.confidential = cfg->confidential;
+	/* Anything that can run arbitrary code is a taint from the start. */
+	if (!cfg->confidential)
+		a.st.taints |= DD_TAINT_EXEC;
 	rc = make_auth(&a);
 	if (rc == DD_OK)
+		rc = make_runtime_client(&a);
+	if (rc == DD_OK)
 		rc = dd_service_on_drained(a.svc, close_auth, &a);
+	if (rc == DD_OK && cfg->ee_wait_secs == 0)
+		serve(&a);
 	if (rc == DD_OK)
-		rc = add_listener(&a, "main", cfg->port);
-	if (rc == DD_OK)
-		rc = add_listener(&a, "api", cfg->api_port);
+		rc = dd_ee_watch_start(a.watch, cfg->ee_wait_secs * 1000,
+				       on_ee_ready, &a);
 	if (rc == DD_OK) {
-		dd_service_ready(a.svc);
 		rc = dd_service_run(a.svc);
+		if (rc == DD_OK)
+			rc = a.err;
 	}
 	close_auth(&a);
 	uv_run(a.loop, UV_RUN_DEFAULT);
 	dd_service_free(a.svc);
+	dd_ndjson_free(a.ee);
 	dd_httpc_free(a.http);
 	dd_authz_free(a.authz);
 	return rc;

@@ -110,6 +110,8 @@ typedef struct dd_config {
 	char *oidc_jwks_url;    /* DD_OIDC_JWKS_URL */
 	char *oidc_audience;    /* DD_OIDC_AUDIENCE */
 	uint64_t oidc_max_age_secs; /* DD_OIDC_MAX_AGE_SECS */
+	int confidential;       /* DD_CONFIDENTIAL (agent) */
+	uint64_t ee_wait_secs;  /* DD_EE_WAIT_SECS (agent) */
 	dd_http_limits http;
 } dd_config;
 

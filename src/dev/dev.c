@@ -264,6 +264,8 @@ static size_t role_env(const struct fleet *f, const struct child *c,
 	snprintf(vars[2], sizeof vars[2], "DD_CP_URL=%s", f->cp_url);
 	for (int i = 0; i < 3; i++)
 		over[n++] = vars[i];
+	/* No runtime behind the dev agent yet: serve without waiting for one. */
+	over[n++] = "DD_EE_WAIT_SECS=0";
 	return n;
 }
 

@@ -217,6 +217,11 @@ void dd_service_stop(dd_service *svc)
 		dd_http_server_shutdown(svc->servers[i].srv,
 					svc->cfg->http.drain_timeout_ms,
 					on_server_drained, svc);
+	/* Stopped before any listener existed: nothing to drain. */
+	if (svc->nservers == 0) {
+		svc->draining = 1;
+		on_server_drained(NULL, svc);
+	}
 }
 
 static void on_signal(uv_signal_t *s, int signum)
