@@ -8,6 +8,10 @@
 #include "agent/agent_health.h"
 #include "agent/agent_state.h"
 #include "agent/ee_watch.h"
+#include "agent/registrar.h"
+#include "attest/attest_setup.h"
+#include "core/strutil.h"
+#include "noise/static_key.h"
 #include "agent/workload_api.h"
 #include "auth/authz.h"
 #include "auth/oidc.h"
@@ -30,6 +34,9 @@ struct agent {
 	dd_ndjson *ee;
 	dd_ee_watch *watch;
 	dd_workload_api *api;
+	dd_attestor *att;
+	dd_registrar *reg;
+	dd_static_key noise;
 	dd_agent_state st;
 	dd_ticket *ticket;
 	dd_oidc *oidc;
@@ -48,11 +55,20 @@ static void handle_health(dd_http_req *req, const dd_caller *who, void *ud)
 		.ee_health = a->watch ? dd_ee_watch_health(a->watch) : NULL,
 		.ee_list = a->watch ? dd_ee_watch_list(a->watch) : NULL,
 		.uptime_secs = (uv_now(a->loop) - a->started_ms) / 1000,
+		.ita_token = a->att ? dd_attestor_token(a->att) : NULL,
 	};
+	char pub[2 * DD_X25519_LEN + 1];
 	json_t *body;
 
 	(void)who;
 	body = dd_agent_health_json(&in);
+	dd_hex_encode(a->noise.pub, sizeof a->noise.pub, pub);
+	if (body != NULL &&
+	    json_object_set_new(body, "noise", json_pack("{s:s}", "pubkey_hex",
+							 pub)) != 0) {
+		json_decref(body);
+		body = NULL;
+	}
 	if (body == NULL) {
 		dd_http_respond_err(req, DD_ERR_NOMEM, NULL);
 		return;
@@ -251,6 +267,10 @@ static void close_auth(void *ud)
 	if (a->closed)
 		return;
 	a->closed = 1;
+	dd_registrar_free(a->reg);
+	a->reg = NULL;
+	dd_attestor_free(a->att);
+	a->att = NULL;
 	dd_workload_api_free(a->api);
 	a->api = NULL;
 	dd_ee_watch_free(a->watch);
@@ -274,14 +294,68 @@ static dd_err_t make_runtime_client(struct agent *a)
 			     .timeout_ms = 60000};
 	dd_err_t rc;
 
+	char why[256] = "";
+
+	rc = dd_static_key_load(cfg->noise_key_path, &a->noise, why, sizeof why);
+	if (rc) {
+		dd_log_err(rc, "the Noise static key: %s", why);
+		return rc;
+	}
 	rc = dd_ndjson_new(a->loop, &eo, &a->ee);
 	if (rc == DD_OK)
-		rc = dd_ee_watch_new(a->loop, a->ee, 5000, &a->watch);
+		rc = dd_attestor_from_config(cfg, a->loop, a->http, a->ee, &a->att,
+					     why, sizeof why);
+	if (rc) {
+		dd_log_err(rc, "setting up attestation %s", why);
+		return rc;
+	}
+	rc = dd_ee_watch_new(a->loop, a->ee, 5000, &a->watch);
 	if (rc == DD_OK)
 		rc = dd_workload_api_new(a->ee, &a->st, &a->api);
 	if (rc)
 		dd_log_err(rc, "setting up the EasyEnclave client (%s)",
 			   cfg->ee_socket);
+	return rc;
+}
+
+static void on_round(dd_err_t err, int first, const char *why, void *ud)
+{
+	(void)ud;
+	if (err)
+		dd_log_warn("own ITA token %s: %s", first ? "at boot" : "refresh",
+			    why);
+}
+
+static void on_registered(dd_err_t err, const char *agent_id,
+			  const char *hostname, const char *why, void *ud)
+{
+	struct agent *a = ud;
+
+	if (err) {
+		dd_log_err(err, "registration refused, stopping: %s", why);
+		a->err = err;
+		dd_service_stop(a->svc);
+		return;
+	}
+	snprintf(a->st.agent_id, sizeof a->st.agent_id, "%s", agent_id);
+	dd_log_info("registered with %s as %s (%s) after %u attempt(s)",
+		    a->cfg->cp_url, agent_id, hostname,
+		    dd_registrar_attempts(a->reg));
+}
+
+/* Registration runs beside serving: /health reports it until it lands. */
+static dd_err_t start_registration(struct agent *a)
+{
+	dd_registrar_opts ro = {.cp_url = a->cfg->cp_url,
+				.vm_name = a->cfg->vm_name, .att = a->att,
+				.http = a->http, .st = &a->st,
+				.backoff_ms = a->cfg->register_backoff_ms};
+	dd_err_t rc;
+
+	memcpy(ro.noise_pub, a->noise.pub, sizeof ro.noise_pub);
+	rc = dd_attestor_start(a->att, on_round, a);
+	if (rc == DD_OK)
+		rc = dd_registrar_start(a->loop, &ro, on_registered, a, &a->reg);
 	return rc;
 }
 
@@ -295,6 +369,8 @@ static void serve(struct agent *a)
 	rc = add_listener(a, "main", a->cfg->port);
 	if (rc == DD_OK)
 		rc = add_listener(a, "api", a->cfg->api_port);
+	if (rc == DD_OK)
+		rc = start_registration(a);
 	if (rc) {
 		a->err = rc;
 		dd_service_stop(a->svc);
@@ -354,5 +430,6 @@ dd_err_t dd_agent_run(const dd_config *cfg)
 	dd_ndjson_free(a.ee);
 	dd_httpc_free(a.http);
 	dd_authz_free(a.authz);
+	dd_static_key_wipe(&a.noise);
 	return rc;
 }

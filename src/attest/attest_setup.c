@@ -5,6 +5,8 @@
 
 #include <openssl/evp.h>
 
+#include "core/strutil.h"
+
 void dd_sim_mrtd(uint8_t out[48])
 {
 	static const char label[] = "devopsdefender/simulated-td/v1";
@@ -44,6 +46,12 @@ static dd_err_t make_provider(const dd_config *cfg, uv_loop_t *loop,
 			return DD_ERR_FORBIDDEN;
 		}
 		dd_sim_mrtd(mrtd);
+		if (cfg->sim_mrtd != NULL &&
+		    (strlen(cfg->sim_mrtd) != 96 ||
+		     dd_hex_decode(cfg->sim_mrtd, 96, mrtd, 48) != DD_OK)) {
+			snprintf(why, why_len, "DD_SIM_MRTD must be 96 hex digits");
+			return DD_ERR_CONFIG;
+		}
 		rc = dd_quote_provider_sim(loop, mrtd, out);
 		break;
 	default:

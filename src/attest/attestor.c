@@ -228,6 +228,67 @@ dd_quote_provider *dd_attestor_provider(const dd_attestor *a)
 	return a->provider;
 }
 
+/* --- mints for others ------------------------------------------------- */
+
+struct mint {
+	dd_attestor *a;
+	dd_attestor_mint_cb cb;
+	void *ud;
+};
+
+static void mint_token(dd_err_t err, const char *token, const char *why,
+		       void *ud)
+{
+	struct mint *m = ud;
+
+	m->cb(err, err ? NULL : token, err ? why : "", m->ud);
+	dd_free(m);
+}
+
+static void mint_quote(dd_err_t err, const uint8_t *quote, size_t len,
+		       const char *why, void *ud)
+{
+	struct mint *m = ud;
+	dd_err_t rc;
+
+	if (err || m->a->closing) {
+		m->cb(err ? err : DD_ERR_CANCELLED, NULL, why, m->ud);
+		dd_free(m);
+		return;
+	}
+	rc = dd_ita_attest_v1(m->a->ita, quote, len, mint_token, m);
+	if (rc) {
+		m->cb(rc, NULL, "minting a token", m->ud);
+		dd_free(m);
+	}
+}
+
+dd_err_t dd_attestor_mint(dd_attestor *a, const uint8_t report_data[64],
+			  dd_attestor_mint_cb cb, void *ud)
+{
+	struct mint *m;
+	dd_err_t rc;
+
+	if (a->closing)
+		return DD_ERR_CLOSED;
+	m = dd_calloc(1, sizeof *m);
+	if (m == NULL)
+		return DD_ERR_NOMEM;
+	*m = (struct mint){a, cb, ud};
+	rc = dd_quote_request(a->provider, report_data, mint_quote, m);
+	if (rc)
+		dd_free(m);
+	return rc;
+}
+
+dd_err_t dd_attestor_verify(dd_attestor *a, const char *token, size_t len,
+			    dd_ita_verify_cb cb, void *ud)
+{
+	if (a->closing)
+		return DD_ERR_CLOSED;
+	return dd_ita_verify(a->verifier, token, len, a->now(), cb, ud);
+}
+
 static void on_closed(uv_handle_t *h)
 {
 	dd_attestor *a = h->data;

@@ -68,8 +68,23 @@ const dd_ita_verdict *dd_attestor_verdict(const dd_attestor *a);
 dd_quote_provider *dd_attestor_provider(const dd_attestor *a);
 
 /*
+ * A token over other report data (the registration binding, say): quote
+ * then mint, no verification (the receiver verifies). cb runs once,
+ * never before this returns: token on success, why on failure. One at a
+ * time per caller is enough; the provider queues quotes.
+ */
+typedef void (*dd_attestor_mint_cb)(dd_err_t err, const char *token,
+				    const char *why, void *ud);
+dd_err_t dd_attestor_mint(dd_attestor *a, const uint8_t report_data[64],
+			  dd_attestor_mint_cb cb, void *ud);
+
+/* Verifies someone else's token with this process's verifier. */
+dd_err_t dd_attestor_verify(dd_attestor *a, const char *token, size_t len,
+			    dd_ita_verify_cb cb, void *ud);
+
+/*
  * Cancels the round in flight (its callback does not run) and frees
- * everything the attestor owns.
+ * everything the attestor owns. Mints in flight end with CANCELLED.
  */
 void dd_attestor_free(dd_attestor *a);
 

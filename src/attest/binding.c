@@ -5,6 +5,8 @@
 
 #include <string.h>
 
+#include "core/strutil.h"
+
 static const char register_label[] = "devopsdefender/register/v1";
 static const char cp_label[] = "devopsdefender/cp-attest/v1";
 
@@ -60,4 +62,18 @@ dd_err_t dd_binding_check(const uint8_t report_data[DD_REPORT_DATA_LEN],
 	if (CRYPTO_memcmp(want, report_data, sizeof want) != 0)
 		return DD_ERR_CRYPTO;
 	return DD_OK;
+}
+
+dd_err_t dd_binding_check_hex(const char *report_data_hex,
+			      const uint8_t *nonce, size_t nonce_len,
+			      const uint8_t pubkey[DD_NOISE_PUBKEY_LEN])
+{
+	uint8_t rd[DD_REPORT_DATA_LEN];
+
+	if (report_data_hex == NULL ||
+	    strlen(report_data_hex) != 2 * DD_REPORT_DATA_LEN ||
+	    dd_hex_decode(report_data_hex, 2 * DD_REPORT_DATA_LEN, rd,
+			  sizeof rd) != DD_OK)
+		return DD_ERR_CRYPTO;
+	return dd_binding_check(rd, nonce, nonce_len, pubkey);
 }

@@ -41,4 +41,9 @@ dd_err_t dd_binding_check(const uint8_t report_data[DD_REPORT_DATA_LEN],
 			  const uint8_t *nonce, size_t nonce_len,
 			  const uint8_t pubkey[DD_NOISE_PUBKEY_LEN]);
 
+/* The same check against report_data as the 128 hex digits ITA claims carry. */
+dd_err_t dd_binding_check_hex(const char *report_data_hex,
+			      const uint8_t *nonce, size_t nonce_len,
+			      const uint8_t pubkey[DD_NOISE_PUBKEY_LEN]);
+
 #endif

@@ -63,6 +63,18 @@ typedef struct dd_http_limits {
 	uint64_t ws_max_message;    /* WebSocket message cap -> 1009 */
 } dd_http_limits;
 
+/* The local runtime's settings (DD_RUNTIME_*, `devopsdefender runtime`). */
+typedef struct dd_runtime_settings {
+	char *releases_dir;     /* local release assets, may be NULL (none) */
+	uint64_t max_request;   /* request line cap, bytes */
+	uint64_t max_connections; /* open socket connections */
+	uint64_t log_bytes;     /* log ring per deployment, bytes */
+	uint64_t exec_max_output; /* exec stdout/stderr cap, each */
+	uint64_t stop_grace_ms; /* SIGTERM -> SIGKILL */
+	uint64_t restart_backoff_ms; /* first restart delay, then doubled */
+	uint64_t restart_max;   /* quick failures in a row before giving up */
+} dd_runtime_settings;
+
 typedef struct dd_config {
 	dd_mode mode;
 	int dev;                /* explicit development mode (DD_DEV) */
@@ -73,6 +85,7 @@ typedef struct dd_config {
 	int owner_kind;         /* a dd_owner_kind value */
 	char *ee_token;         /* EE_TOKEN, secret, may be NULL */
 	char *ee_socket;        /* EE_SOCKET_PATH */
+	dd_runtime_settings runtime; /* DD_RUNTIME_* (runtime mode) */
 	char *bind_addr;        /* DD_BIND_ADDR */
 	uint16_t port;          /* DD_PORT */
 	uint16_t api_port;      /* DD_API_PORT (agent API listener) */
@@ -93,6 +106,7 @@ typedef struct dd_config {
 	uint64_t ita_jwks_refresh_secs; /* DD_ITA_JWKS_REFRESH_SECS */
 	int quote_provider;     /* DD_QUOTE_PROVIDER, a dd_provider_kind */
 	char *tsm_root;         /* DD_TSM_ROOT */
+	char *sim_mrtd;         /* DD_SIM_MRTD (hex), may be NULL */
 	char *expected_mrtd;    /* DD_EXPECTED_MRTD, may be NULL (unpinned) */
 	char *expected_tcb;     /* DD_EXPECTED_TCB, may be NULL */
 	char *expected_rtmr[4]; /* DD_EXPECTED_RTMR0..3, may be NULL */
@@ -112,6 +126,8 @@ typedef struct dd_config {
 	uint64_t oidc_max_age_secs; /* DD_OIDC_MAX_AGE_SECS */
 	int confidential;       /* DD_CONFIDENTIAL (agent) */
 	uint64_t ee_wait_secs;  /* DD_EE_WAIT_SECS (agent) */
+	char *noise_key_path;   /* DD_NOISE_KEY_PATH (agent), may be NULL */
+	uint64_t register_backoff_ms; /* DD_REGISTER_BACKOFF_MS (agent) */
 	dd_http_limits http;
 } dd_config;
 

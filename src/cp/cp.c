@@ -13,6 +13,7 @@
 #include "core/log.h"
 #include "cp/cp_attest.h"
 #include "cp/cp_auth.h"
+#include "cp/cp_register.h"
 #include "net/http.h"
 #include "net/httpc.h"
 #include "net/ndjson.h"
@@ -234,6 +235,8 @@ struct boot {
 	dd_ndjson *ee;
 	dd_attestor *att;
 	dd_cp_auth *auth;
+	dd_cp_register *reg;
+	json_t *agents;     /* agent_id -> record, until the fleet store */
 	int clients_closed;
 	dd_err_t err;       /* why the boot failed, DD_OK otherwise */
 };
@@ -339,11 +342,31 @@ static dd_err_t make_clients(struct boot *b)
 	return rc;
 }
 
+static dd_err_t record_agent(json_t *record, void *ud)
+{
+	struct boot *b = ud;
+	const char *id = json_string_value(json_object_get(record, "agent_id"));
+
+	if (id == NULL)
+		return DD_ERR_INVALID;
+	return json_object_set(b->agents, id, record) ? DD_ERR_NOMEM : DD_OK;
+}
+
 static dd_err_t mount(struct boot *b, char *why, size_t why_len)
 {
-	dd_authz_route extra[DD_CP_AUTH_ROUTES];
+	dd_authz_route extra[DD_CP_AUTH_ROUTES + DD_REG_ROUTES];
 	size_t n = dd_cp_auth_routes(b->auth, extra);
+	dd_cp_register_opts ro = {.env = b->cfg->env, .att = b->att,
+				  .record = record_agent, .record_ud = b};
 	dd_err_t rc;
+
+	b->agents = json_object();
+	rc = b->agents ? dd_cp_register_new(dd_service_loop(b->svc), &ro,
+					    &b->reg)
+		       : DD_ERR_NOMEM;
+	if (rc)
+		return rc;
+	n += dd_cp_register_routes(b->reg, extra + n);
 
 	rc = dd_cp_mount_authz(b->cp, dd_cp_auth_authz(b->auth), b->srv, extra,
 			       n, why, why_len);
@@ -419,6 +442,8 @@ dd_err_t dd_cp_run(const dd_config *cfg)
 	on_drained(&b);
 	uv_run(dd_service_loop(b.svc), UV_RUN_DEFAULT);
 	dd_service_free(b.svc);
+	dd_cp_register_free(b.reg);
+	json_decref(b.agents);
 	dd_cp_auth_free(b.auth);
 	dd_ndjson_free(b.ee);
 	dd_httpc_free(b.http);

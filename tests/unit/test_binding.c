@@ -56,6 +56,24 @@ static void cp_attest_known_answer(void **state)
 			 DD_ERR_INVALID);
 }
 
+static void hex_form_of_the_check(void **state)
+{
+	uint8_t nonce[32], pk[32], rd[64];
+	char hex[129];
+
+	(void)state;
+	fixtures(nonce, pk);
+	assert_int_equal(dd_binding_register(nonce, 32, pk, rd), DD_OK);
+	dd_hex_encode(rd, 64, hex);
+	assert_int_equal(dd_binding_check_hex(hex, nonce, 32, pk), DD_OK);
+	hex[5] = hex[5] == '0' ? '1' : '0';
+	assert_int_equal(dd_binding_check_hex(hex, nonce, 32, pk), DD_ERR_CRYPTO);
+	assert_int_equal(dd_binding_check_hex("abcd", nonce, 32, pk),
+			 DD_ERR_CRYPTO);
+	assert_int_equal(dd_binding_check_hex(NULL, nonce, 32, pk),
+			 DD_ERR_CRYPTO);
+}
+
 static void any_change_breaks_the_binding(void **state)
 {
 	uint8_t nonce[32], pk[32], rd[64];
@@ -94,6 +112,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(known_answer),
 		cmocka_unit_test(cp_attest_known_answer),
+		cmocka_unit_test(hex_form_of_the_check),
 		cmocka_unit_test(any_change_breaks_the_binding),
 		cmocka_unit_test(nonce_length_bounds),
 	};

@@ -1,0 +1,261 @@
+#include "agent/registrar.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "attest/binding.h"
+#include "core/alloc.h"
+#include "core/buf.h"
+#include "core/json.h"
+#include "core/log.h"
+#include "core/strutil.h"
+
+#define NONCE_LEN 32
+
+struct dd_registrar {
+	uv_loop_t *loop;
+	uv_timer_t timer;
+	char *cp_url;
+	char *vm_name;
+	uint8_t pub[32];
+	dd_attestor *att;
+	dd_httpc *http;
+	const dd_agent_state *st;
+	uint64_t unit_ms;
+	dd_registered_cb cb;
+	void *ud;
+	unsigned attempts;
+	uint8_t nonce[NONCE_LEN];
+	dd_httpc_req *call;         /* the HTTP call in flight */
+	int minting;                /* a mint in flight (cannot be cancelled) */
+	int closing, timer_closed;
+};
+
+static void attempt(dd_registrar *r);
+
+static void maybe_free(dd_registrar *r)
+{
+	if (!r->closing || !r->timer_closed || r->minting)
+		return;
+	dd_free(r->cp_url);
+	dd_free(r->vm_name);
+	dd_free(r);
+}
+
+static void on_timer(uv_timer_t *t)
+{
+	attempt(t->data);
+}
+
+/* Back off clamp(5n, 5, 60) units (seconds by default), then try again. */
+static void retry(dd_registrar *r, const char *why)
+{
+	uint64_t units = 5ull * r->attempts;
+
+	if (units < 5)
+		units = 5;
+	if (units > 60)
+		units = 60;
+	dd_log_warn("registration attempt %u failed (%s); retrying in %llu ms",
+		    r->attempts, why,
+		    (unsigned long long)(units * r->unit_ms / 5));
+	uv_timer_start(&r->timer, on_timer, units * r->unit_ms / 5, 0);
+}
+
+static void fatal(dd_registrar *r, dd_err_t err, const char *why)
+{
+	r->cb(err, NULL, NULL, why, r->ud);
+}
+
+static void on_registered(dd_httpc_result *res, void *ud)
+{
+	dd_registrar *r = ud;
+	json_t *v = NULL;
+	const char *id = NULL, *host = NULL;
+	char why[256];
+
+	r->call = NULL;
+	if (res->err || res->status >= 500 || res->status == 429) {
+		snprintf(why, sizeof why, "POST /register: %s (HTTP %ld)",
+			 res->err ? res->message : "refused", res->status);
+		retry(r, why);
+		return;
+	}
+	if (res->status >= 400) {
+		snprintf(why, sizeof why, "the CP refused registration (HTTP %ld): "
+			 "%.180s", res->status, dd_buf_str(&res->body));
+		fatal(r, DD_ERR_UNAUTHORIZED, why);
+		return;
+	}
+	if (dd_json_parse(res->body.data, res->body.len, 64 * 1024, &v, why,
+			  sizeof why) != DD_OK ||
+	    dd_json_get_str(v, "agent_id", &id) != DD_OK ||
+	    dd_json_get_str(v, "hostname", &host) != DD_OK) {
+		json_decref(v);
+		retry(r, "the CP's reply is not {agent_id, hostname, ...}");
+		return;
+	}
+	r->cb(DD_OK, id, host, "", r->ud);
+	json_decref(v);
+}
+
+static json_t *extras_json(const dd_agent_state *st)
+{
+	json_t *a = json_array();
+
+	for (size_t i = 0; a != NULL && st != NULL && i < st->n_extras; i++)
+		json_array_append_new(a, json_pack("{s:s, s:i}", "hostname_label",
+						   st->extras[i].label, "port",
+						   (int)st->extras[i].port));
+	return a;
+}
+
+static dd_err_t post_register(dd_registrar *r, const char *token)
+{
+	char nonce[2 * NONCE_LEN + 1], pub[65], url[2048];
+	const char *hdrs[] = {"Content-Type: application/json"};
+	dd_httpc_request rq = {.method = "POST", .url = url, .headers = hdrs,
+			       .n_headers = 1, .timeout_ms = 60000};
+	json_t *body;
+	char *text;
+	dd_err_t rc;
+
+	dd_hex_encode(r->nonce, sizeof r->nonce, nonce);
+	dd_hex_encode(r->pub, sizeof r->pub, pub);
+	snprintf(url, sizeof url, "%s/register", r->cp_url);
+	body = json_pack("{s:s, s:s, s:s, s:s, s:o}", "vm_name", r->vm_name,
+			 "ita_token", token, "nonce", nonce, "noise_pubkey", pub,
+			 "extra_ingress", extras_json(r->st));
+	text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+	json_decref(body);
+	if (text == NULL)
+		return DD_ERR_NOMEM;
+	rq.body = text;
+	rq.body_len = strlen(text);
+	rc = dd_httpc_start(r->http, &rq, on_registered, r, &r->call);
+	dd_freezero(text, strlen(text));
+	return rc;
+}
+
+static void on_minted(dd_err_t err, const char *token, const char *why,
+		      void *ud)
+{
+	dd_registrar *r = ud;
+	char line[256];
+	dd_err_t rc;
+
+	r->minting = 0;
+	if (r->closing) {
+		maybe_free(r);
+		return;
+	}
+	if (err) {
+		snprintf(line, sizeof line, "attesting: %s", why);
+		retry(r, line);
+		return;
+	}
+	rc = post_register(r, token);
+	if (rc)
+		retry(r, dd_strerror(rc));
+}
+
+static void on_nonce(dd_httpc_result *res, void *ud)
+{
+	dd_registrar *r = ud;
+	json_t *v = NULL;
+	const char *hex = NULL;
+	uint8_t rd[DD_REPORT_DATA_LEN];
+	char why[160];
+	dd_err_t rc;
+
+	r->call = NULL;
+	if (res->err || res->status != 200 ||
+	    dd_json_parse(res->body.data, res->body.len, 4096, &v, why,
+			  sizeof why) != DD_OK ||
+	    dd_json_get_str(v, "nonce", &hex) != DD_OK ||
+	    strlen(hex) != 2 * NONCE_LEN ||
+	    dd_hex_decode(hex, 2 * NONCE_LEN, r->nonce, NONCE_LEN) != DD_OK) {
+		snprintf(why, sizeof why, "GET /register/nonce: %s (HTTP %ld)",
+			 res->err ? res->message : "bad reply", res->status);
+		json_decref(v);
+		retry(r, why);
+		return;
+	}
+	json_decref(v);
+	rc = dd_binding_register(r->nonce, NONCE_LEN, r->pub, rd);
+	if (rc == DD_OK)
+		rc = dd_attestor_mint(r->att, rd, on_minted, r);
+	if (rc) {
+		retry(r, dd_strerror(rc));
+		return;
+	}
+	r->minting = 1;
+}
+
+static void attempt(dd_registrar *r)
+{
+	char url[2048];
+	dd_httpc_request rq = {.url = url, .timeout_ms = 10000};
+	dd_err_t rc;
+
+	r->attempts++;
+	snprintf(url, sizeof url, "%s/register/nonce", r->cp_url);
+	rc = dd_httpc_start(r->http, &rq, on_nonce, r, &r->call);
+	if (rc)
+		retry(r, dd_strerror(rc));
+}
+
+dd_err_t dd_registrar_start(uv_loop_t *loop, const dd_registrar_opts *o,
+			    dd_registered_cb cb, void *ud, dd_registrar **out)
+{
+	dd_registrar *r = dd_calloc(1, sizeof *r);
+
+	*out = NULL;
+	if (r == NULL)
+		return DD_ERR_NOMEM;
+	r->cp_url = dd_strdup(o->cp_url);
+	r->vm_name = dd_strdup(o->vm_name);
+	if (r->cp_url == NULL || r->vm_name == NULL) {
+		dd_free(r->cp_url);
+		dd_free(r->vm_name);
+		dd_free(r);
+		return DD_ERR_NOMEM;
+	}
+	r->loop = loop;
+	memcpy(r->pub, o->noise_pub, sizeof r->pub);
+	r->att = o->att;
+	r->http = o->http;
+	r->st = o->st;
+	r->unit_ms = o->backoff_ms ? o->backoff_ms : 5000;
+	r->cb = cb;
+	r->ud = ud;
+	uv_timer_init(loop, &r->timer);
+	r->timer.data = r;
+	uv_timer_start(&r->timer, on_timer, 0, 0);
+	*out = r;
+	return DD_OK;
+}
+
+unsigned dd_registrar_attempts(const dd_registrar *r)
+{
+	return r->attempts;
+}
+
+static void on_timer_closed(uv_handle_t *h)
+{
+	dd_registrar *r = h->data;
+
+	r->timer_closed = 1;
+	maybe_free(r);
+}
+
+void dd_registrar_free(dd_registrar *r)
+{
+	if (r == NULL)
+		return;
+	r->closing = 1;
+	if (r->call != NULL)
+		dd_httpc_cancel(r->call);
+	r->call = NULL;
+	uv_close((uv_handle_t *)&r->timer, on_timer_closed);
+}

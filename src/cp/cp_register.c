@@ -1,0 +1,382 @@
+#include "cp/cp_register.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+
+#include "attest/binding.h"
+#include "core/alloc.h"
+#include "core/json.h"
+#include "core/log.h"
+#include "core/strutil.h"
+
+#define MAX_BODY (32u * 1024)
+#define MAX_EXTRAS 16
+
+struct nonce {
+	uint8_t v[DD_REG_NONCE_LEN];
+	uint64_t expires_ms;      /* 0: free slot */
+};
+
+struct pending {
+	dd_cp_register *r;
+	dd_http_req *req;         /* NULL once the client went away */
+	uint8_t nonce[DD_REG_NONCE_LEN];
+	uint8_t pubkey[32];
+	json_t *body;
+	struct pending *prev, *next;
+};
+
+struct dd_cp_register {
+	uv_loop_t *loop;
+	char *env;
+	dd_attestor *att;
+	dd_cp_record_fn record;
+	void *record_ud;
+	int64_t (*now)(void);
+	struct nonce nonces[DD_REG_MAX_NONCES];
+	struct pending *pending;
+};
+
+static int64_t wall_now(void)
+{
+	return (int64_t)time(NULL);
+}
+
+void dd_cp_agent_id(const char *env, const uint8_t pubkey[32], char out[96])
+{
+	uint8_t md[32];
+	unsigned int n = 0;
+	char hex[17];
+
+	if (EVP_Digest(pubkey, 32, md, &n, EVP_sha256(), NULL) != 1)
+		memset(md, 0, sizeof md);
+	dd_hex_encode(md, 8, hex);
+	snprintf(out, 96, "dd-%s-agent-%s", env, hex);
+}
+
+/* --- nonces ------------------------------------------------------------ */
+
+static struct nonce *free_slot(dd_cp_register *r, uint64_t now)
+{
+	for (size_t i = 0; i < DD_REG_MAX_NONCES; i++) {
+		if (r->nonces[i].expires_ms <= now)
+			return &r->nonces[i];
+	}
+	return NULL;
+}
+
+/* Burns the nonce if it is ours and alive: 1, else 0. Constant-time compare. */
+static int take_nonce(dd_cp_register *r, const uint8_t v[DD_REG_NONCE_LEN])
+{
+	uint64_t now = uv_now(r->loop);
+	int found = 0;
+
+	for (size_t i = 0; i < DD_REG_MAX_NONCES; i++) {
+		struct nonce *s = &r->nonces[i];
+
+		if (s->expires_ms > now &&
+		    CRYPTO_memcmp(s->v, v, DD_REG_NONCE_LEN) == 0) {
+			s->expires_ms = 0;
+			found = 1;
+		}
+	}
+	return found;
+}
+
+static void handle_nonce(dd_http_req *req, const dd_caller *who, void *ud)
+{
+	dd_cp_register *r = ud;
+	uint64_t now = uv_now(r->loop);
+	struct nonce *s = free_slot(r, now);
+	char hex[2 * DD_REG_NONCE_LEN + 1];
+	json_t *o;
+
+	(void)who;
+	if (s == NULL) {
+		dd_http_set_header(req, "Retry-After", "5");
+		dd_http_respond_error(req, 503, "busy",
+				      "too many registrations in progress");
+		return;
+	}
+	if (dd_random_bytes(s->v, sizeof s->v) != DD_OK) {
+		dd_http_respond_err(req, DD_ERR_IO, "no randomness");
+		return;
+	}
+	s->expires_ms = now + DD_REG_NONCE_TTL_MS;
+	dd_hex_encode(s->v, sizeof s->v, hex);
+	o = json_pack("{s:s, s:i}", "nonce", hex, "expires_in",
+		      DD_REG_NONCE_TTL_MS / 1000);
+	if (o == NULL)
+		dd_http_respond_err(req, DD_ERR_NOMEM, NULL);
+	else
+		dd_http_respond_json(req, 200, o);
+	json_decref(o);
+}
+
+/* --- registration --------------------------------------------------------- */
+
+static void unlink_pending(struct pending *p)
+{
+	if (p->prev != NULL)
+		p->prev->next = p->next;
+	else
+		p->r->pending = p->next;
+	if (p->next != NULL)
+		p->next->prev = p->prev;
+}
+
+static void pending_free(struct pending *p)
+{
+	json_decref(p->body);
+	OPENSSL_cleanse(p->nonce, sizeof p->nonce);
+	dd_free(p);
+}
+
+static void on_abort(void *ud)
+{
+	struct pending *p = ud;
+
+	p->req = NULL;
+}
+
+static int hex_field(const json_t *b, const char *name, uint8_t *out,
+		     size_t n)
+{
+	const char *s = json_string_value(json_object_get(b, name));
+
+	return s != NULL && strlen(s) == 2 * n &&
+	       dd_hex_decode(s, 2 * n, out, n) == DD_OK;
+}
+
+/* extra_ingress: absent, or up to 16 {hostname_label: string, port: 1..65535}. */
+static int extras_ok(const json_t *b)
+{
+	json_t *ex = json_object_get(b, "extra_ingress"), *e;
+	size_t i;
+
+	if (ex == NULL || json_is_null(ex))
+		return 1;
+	if (!json_is_array(ex) || json_array_size(ex) > MAX_EXTRAS)
+		return 0;
+	json_array_foreach(ex, i, e) {
+		json_t *l = json_object_get(e, "hostname_label");
+		json_t *p = json_object_get(e, "port");
+
+		if (!json_is_string(l) || json_string_length(l) == 0 ||
+		    json_string_length(l) > 63 || !json_is_integer(p) ||
+		    json_integer_value(p) < 1 || json_integer_value(p) > 65535)
+			return 0;
+	}
+	return 1;
+}
+
+static const char *check_body(const json_t *b, struct pending *p)
+{
+	const char *vm = json_string_value(json_object_get(b, "vm_name"));
+	const char *tok = json_string_value(json_object_get(b, "ita_token"));
+	static const uint8_t zero[32];
+
+	if (!json_is_object(b))
+		return "the body must be a JSON object";
+	if (vm == NULL || vm[0] == '\0' || strlen(vm) > 64)
+		return "vm_name must be a string of 1-64 bytes";
+	if (tok == NULL || tok[0] == '\0')
+		return "ita_token is required";
+	if (!hex_field(b, "nonce", p->nonce, sizeof p->nonce))
+		return "nonce must be the 64 hex digits /register/nonce gave";
+	if (!hex_field(b, "noise_pubkey", p->pubkey, sizeof p->pubkey))
+		return "noise_pubkey must be 64 hex digits";
+	/* An all-zero key has no private half anyone holds. */
+	if (CRYPTO_memcmp(p->pubkey, zero, 32) == 0)
+		return "noise_pubkey must not be all zeros";
+	if (!extras_ok(b))
+		return "extra_ingress must be up to 16 {hostname_label, port}";
+	return NULL;
+}
+
+static json_t *record_of(const struct pending *p, const dd_ita_verdict *v,
+			 json_t *claims, const char *agent_id)
+{
+	const char *vm = json_string_value(json_object_get(p->body, "vm_name"));
+	json_t *ex = json_object_get(p->body, "extra_ingress");
+	char key[65];
+
+	dd_hex_encode(p->pubkey, 32, key);
+	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:{s:s, s:s, s:s},"
+			 " s:O, s:O, s:{s:s}, s:I}",
+			 "agent_id", agent_id, "vm_name", vm, "hostname", vm,
+			 "env", p->r->env, "status", "registered",
+			 "noise_pubkey", key,
+			 "attestation", "mrtd", v->claims.mrtd, "tcb_status",
+			 v->claims.tcb_status, "report_data",
+			 v->claims.report_data,
+			 "claims", claims,
+			 "extra_ingress", json_is_array(ex) ? ex : json_null(),
+			 "ingress", "kind", "direct",
+			 "registered_at", (json_int_t)p->r->now());
+}
+
+static void respond_registered(dd_http_req *req, const char *agent_id,
+			       const char *vm)
+{
+	json_t *o = json_pack("{s:s, s:s, s:{s:s}, s:n}", "agent_id", agent_id,
+			      "hostname", vm, "ingress", "kind", "direct",
+			      "tunnel_token");
+
+	if (o == NULL)
+		dd_http_respond_err(req, DD_ERR_NOMEM, NULL);
+	else
+		dd_http_respond_json(req, 200, o);
+	json_decref(o);
+}
+
+static void on_verdict(const dd_ita_verdict *v, json_t *claims, void *ud)
+{
+	struct pending *p = ud;
+	dd_http_req *req = p->req;
+	char agent_id[96];
+	json_t *rec;
+	dd_err_t rc;
+
+	unlink_pending(p);
+	if (req == NULL)
+		goto out;
+	dd_http_req_on_abort(req, NULL, NULL);
+	if (v->err) {
+		dd_http_respond_error(req, v->err == DD_ERR_UPSTREAM ? 502
+				      : v->err == DD_ERR_CANCELLED ? 503 : 401,
+				      v->pin != DD_PIN_PASS &&
+				      v->pin != DD_PIN_UNPINNED ? "not_pinned"
+								: "bad_token",
+				      "%s", v->why);
+		goto out;
+	}
+	if (dd_binding_check_hex(v->claims.report_data, p->nonce,
+				 sizeof p->nonce, p->pubkey) != DD_OK) {
+		dd_http_respond_error(req, 401, "binding_mismatch",
+				      "the token's report_data does not bind this "
+				      "nonce and Noise key");
+		goto out;
+	}
+	dd_cp_agent_id(p->r->env, p->pubkey, agent_id);
+	rec = record_of(p, v, claims, agent_id);
+	rc = rec ? p->r->record(rec, p->r->record_ud) : DD_ERR_NOMEM;
+	json_decref(rec);
+	if (rc) {
+		dd_http_respond_error(req, 503, "store_failed",
+				      "cannot record the registration: %s",
+				      dd_strerror(rc));
+		goto out;
+	}
+	dd_log_info("registered %s vm=%s mrtd=%.16s... pinning=%s", agent_id,
+		    json_string_value(json_object_get(p->body, "vm_name")),
+		    v->claims.mrtd, dd_pin_verdict_name(v->pin));
+	respond_registered(req, agent_id,
+			   json_string_value(json_object_get(p->body, "vm_name")));
+out:
+	pending_free(p);
+}
+
+static void handle_register(dd_http_req *req, const dd_caller *who, void *ud)
+{
+	dd_cp_register *r = ud;
+	struct pending *p = dd_calloc(1, sizeof *p);
+	const uint8_t *body;
+	const char *bad, *tok;
+	size_t len;
+	char why[160];
+	dd_err_t rc;
+
+	(void)who;
+	if (p == NULL) {
+		dd_http_respond_err(req, DD_ERR_NOMEM, NULL);
+		return;
+	}
+	p->r = r;
+	body = dd_http_req_body(req, &len);
+	rc = dd_json_parse(body, len, MAX_BODY, &p->body, why, sizeof why);
+	bad = rc ? why : check_body(p->body, p);
+	if (bad != NULL) {
+		dd_http_respond_error(req, 400, "bad_request", "%s", bad);
+		pending_free(p);
+		return;
+	}
+	/* Burnt now, whatever follows: a nonce is worth one attempt. */
+	if (!take_nonce(r, p->nonce)) {
+		dd_http_respond_error(req, 401, "stale_nonce",
+				      "the nonce is unknown, used or expired: "
+				      "fetch a new one");
+		pending_free(p);
+		return;
+	}
+	p->req = req;
+	p->next = r->pending;
+	if (r->pending != NULL)
+		r->pending->prev = p;
+	r->pending = p;
+	dd_http_req_on_abort(req, on_abort, p);
+	tok = json_string_value(json_object_get(p->body, "ita_token"));
+	rc = dd_attestor_verify(r->att, tok, strlen(tok), on_verdict, p);
+	if (rc) {
+		unlink_pending(p);
+		dd_http_req_on_abort(req, NULL, NULL);
+		dd_http_respond_err(req, rc, "verifying the token");
+		pending_free(p);
+	}
+}
+
+size_t dd_cp_register_routes(dd_cp_register *r, dd_authz_route *routes)
+{
+	routes[0] = (dd_authz_route){DD_M_GET, "/register/nonce", handle_nonce,
+				     r, 0, 0};
+	/* Anonymous by nature (the evidence is in the body): sized for it. */
+	routes[1] = (dd_authz_route){DD_M_POST, "/register", handle_register, r,
+				     MAX_BODY, MAX_BODY};
+	return 2;
+}
+
+dd_err_t dd_cp_register_new(uv_loop_t *loop, const dd_cp_register_opts *o,
+			    dd_cp_register **out)
+{
+	dd_cp_register *r = dd_calloc(1, sizeof *r);
+
+	*out = NULL;
+	if (r == NULL)
+		return DD_ERR_NOMEM;
+	r->env = dd_strdup(o->env);
+	if (r->env == NULL) {
+		dd_free(r);
+		return DD_ERR_NOMEM;
+	}
+	r->loop = loop;
+	r->att = o->att;
+	r->record = o->record;
+	r->record_ud = o->record_ud;
+	r->now = o->now ? o->now : wall_now;
+	*out = r;
+	return DD_OK;
+}
+
+void dd_cp_register_free(dd_cp_register *r)
+{
+	if (r == NULL)
+		return;
+	while (r->pending != NULL) {
+		struct pending *p = r->pending;
+
+		unlink_pending(p);
+		if (p->req != NULL) {
+			dd_http_req_on_abort(p->req, NULL, NULL);
+			dd_http_respond_error(p->req, 503, "shutting_down",
+					      "the control plane is shutting down");
+		}
+		pending_free(p);
+	}
+	OPENSSL_cleanse(r->nonces, sizeof r->nonces);
+	dd_free(r->env);
+	dd_free(r);
+}

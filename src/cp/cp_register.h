@@ -1,0 +1,69 @@
+/*
+ * cp_register.h: fresh, bound agent registration (DESIGN.md 5 item 2).
+ *
+ *   GET  /register/nonce   {"nonce": 64 hex, "expires_in": 120}: 32 random
+ *                          bytes, single-use, at most DD_REG_MAX_NONCES
+ *                          outstanding (then 503 with Retry-After)
+ *   POST /register         {"vm_name", "ita_token", "nonce", "noise_pubkey"
+ *                          (64 hex), "extra_ingress"?: [{hostname_label,
+ *                          port}]}
+ *
+ * A registration passes when the nonce is one we issued, unexpired and
+ * unused (it is burnt on presentation, whatever happens next); the ITA
+ * token verifies with the CP's own verifier (signature, issuer, TDX
+ * claims, the measurement allowlist); and the token's report_data is
+ * exactly SHA-512("devopsdefender/register/v1" || nonce || noise_pubkey).
+ * So a token scraped from a public /health, or minted for another
+ * nonce or key, cannot register. Every refusal is 401 with a JSON code
+ * (stale_nonce, bad_token, binding_mismatch, not_pinned); a malformed
+ * body is 400.
+ *
+ * The agent id is stable for a Noise key ("dd-<env>-agent-<16 hex of
+ * SHA-256(pubkey)>"), so an agent restarted with its key re-registers as
+ * itself. The accepted registration goes to the record callback (the
+ * fleet store); the reply carries the id, hostname and ingress.
+ */
+#ifndef DD_CP_CP_REGISTER_H
+#define DD_CP_CP_REGISTER_H
+
+#include <stdint.h>
+
+#include <jansson.h>
+#include <uv.h>
+
+#include "attest/attestor.h"
+#include "auth/authz.h"
+#include "core/err.h"
+
+#define DD_REG_NONCE_LEN 32
+#define DD_REG_NONCE_TTL_MS 120000
+#define DD_REG_MAX_NONCES 4096
+#define DD_REG_ROUTES 2
+
+typedef struct dd_cp_register dd_cp_register;
+
+/*
+ * An accepted registration: record is the agent's record (borrowed;
+ * json_incref to keep). Return DD_OK when stored; an error fails the
+ * request with 503 (the agent retries).
+ */
+typedef dd_err_t (*dd_cp_record_fn)(json_t *record, void *ud);
+
+typedef struct dd_cp_register_opts {
+	const char *env;
+	dd_attestor *att;             /* borrowed: its verifier judges tokens */
+	dd_cp_record_fn record;
+	void *record_ud;
+	int64_t (*now)(void);         /* NULL: wall clock (registered_at) */
+} dd_cp_register_opts;
+
+dd_err_t dd_cp_register_new(uv_loop_t *loop, const dd_cp_register_opts *o,
+			    dd_cp_register **out);
+/* Requests still verifying get 503; then everything is freed. */
+void dd_cp_register_free(dd_cp_register *r);
+size_t dd_cp_register_routes(dd_cp_register *r, dd_authz_route *routes);
+
+/* The agent id for a Noise public key in env (buffer of 96). */
+void dd_cp_agent_id(const char *env, const uint8_t pubkey[32], char out[96]);
+
+#endif

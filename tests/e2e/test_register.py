@@ -1,0 +1,108 @@
+"""Fresh, bound registration: a real agent registers with a real CP (the
+local ITA, simulated quotes); forged, stale, replayed and unbound evidence
+is refused with 401 and a JSON code."""
+import hashlib
+import json
+import time
+
+import pytest
+
+from conftest import DD_BIN, request
+
+
+def wait_for(pred, timeout=20.0, what="condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        v = pred()
+        if v:
+            return v
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest.fixture
+def cp(start, ita_env):
+    return start([DD_BIN, "cp"], ita_env)
+
+
+def start_agent(start, ita_env, cp, **extra):
+    env = dict(ita_env, DD_API_PORT="0", DD_CP_URL=f"http://127.0.0.1:{cp.port}",
+               DD_REGISTER_BACKOFF_MS="50")
+    env.update(extra)
+    return start([DD_BIN, "agent"], env)
+
+
+def nonce(cp):
+    r = request(cp.port, "GET", "/register/nonce")
+    assert r.status == 200, r.body
+    n = r.json()
+    assert len(n["nonce"]) == 64 and n["expires_in"] == 120
+    return n["nonce"]
+
+
+def register(cp, body):
+    return request(cp.port, "POST", "/register",
+                   {"Content-Type": "application/json"},
+                   json.dumps(body).encode())
+
+
+def test_agent_registers_and_its_id_follows_its_key(start, ita_env, cp):
+    agent = start_agent(start, ita_env, cp)
+    h = wait_for(lambda: (lambda h: h if h["agent_id"] else None)(
+        request(agent.port, "GET", "/health").json()), what="registration")
+    pub = bytes.fromhex(h["noise"]["pubkey_hex"])
+    want = "dd-dev-agent-" + hashlib.sha256(pub).hexdigest()[:16]
+    assert h["agent_id"] == want
+    assert h["ita_token"]           # its own token, refreshed on a timer
+    assert "registered dd-dev-agent-" in cp.output()
+
+
+def test_refusals(start, ita_env, cp):
+    agent = start_agent(start, ita_env, cp)
+    h = wait_for(lambda: (lambda h: h if h["ita_token"] else None)(
+        request(agent.port, "GET", "/health").json()), what="a token")
+    pub = h["noise"]["pubkey_hex"]
+    # A genuine token scraped from a public /health binds no CP nonce.
+    body = {"vm_name": "thief", "ita_token": h["ita_token"], "nonce": nonce(cp),
+            "noise_pubkey": pub}
+    r = register(cp, body)
+    assert r.status == 401 and r.json()["code"] == "binding_mismatch", r.body
+    # The nonce was burnt by that attempt: presenting it again is stale.
+    r = register(cp, body)
+    assert r.status == 401 and r.json()["code"] == "stale_nonce"
+    # One we never issued.
+    r = register(cp, dict(body, nonce="ab" * 32))
+    assert r.status == 401 and r.json()["code"] == "stale_nonce"
+    # A forged token.
+    r = register(cp, dict(body, nonce=nonce(cp), ita_token="e30.e30.sig"))
+    assert r.status == 401 and r.json()["code"] == "bad_token"
+    # The CP's own token, also genuine, also unbound.
+    cp_token = request(cp.port, "GET", "/health?verbose=1").json()["cp_ita"]
+    r = register(cp, dict(body, nonce=nonce(cp), ita_token=cp_token))
+    assert r.status == 401 and r.json()["code"] == "binding_mismatch"
+    # Malformed bodies never touch a nonce.
+    for bad in ({}, {"vm_name": "x"}, dict(body, noise_pubkey="00" * 32),
+                dict(body, noise_pubkey="zz"), dict(body, nonce="12"),
+                dict(body, extra_ingress=[{"hostname_label": "a", "port": 0}]),
+                dict(body, vm_name="")):
+        r = register(cp, bad)
+        assert r.status == 400, bad
+    r = request(cp.port, "POST", "/register", {}, b"[1,2")
+    assert r.status == 400
+
+
+def test_unpinned_evidence_is_refused_and_fatal(start, ita_env, cp):
+    """A CP pinned to its own image refuses an agent running another."""
+    other = "ab" * 48
+    pinned_cp = start([DD_BIN, "cp"], dict(
+        ita_env, DD_EXPECTED_MRTD=cp_mrtd(cp)))
+    agent = start_agent(start, ita_env, pinned_cp, DD_SIM_MRTD=other,
+                        DD_EE_WAIT_SECS="0")
+    rc = agent.proc.wait(30)
+    assert rc == 1
+    out = agent.output()
+    assert "registration refused" in out and "not_pinned" in out
+
+
+def cp_mrtd(cp):
+    return request(cp.port, "GET", "/health").json()["attestation"]["mrtd"]
