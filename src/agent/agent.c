@@ -8,6 +8,7 @@
 #include "agent/agent_health.h"
 #include "agent/agent_state.h"
 #include "agent/ee_watch.h"
+#include "agent/pages.h"
 #include "agent/registrar.h"
 #include "attest/attest_setup.h"
 #include "core/strutil.h"
@@ -17,6 +18,7 @@
 #include "auth/oidc.h"
 #include "auth/principal.h"
 #include "auth/ticket.h"
+#include "core/alloc.h"
 #include "core/html.h"
 #include "core/log.h"
 #include "net/http.h"
@@ -46,10 +48,9 @@ struct agent {
 	dd_err_t err;           /* why boot failed */
 };
 
-/* GET /health on both listeners: public, never waits, never fails. */
-static void handle_health(dd_http_req *req, const dd_caller *who, void *ud)
+/* The /health object (new reference), also what pages render from. */
+static json_t *health_json(const struct agent *a)
 {
-	struct agent *a = ud;
 	dd_agent_health_in in = {
 		.cfg = a->cfg, .st = &a->st,
 		.ee_health = a->watch ? dd_ee_watch_health(a->watch) : NULL,
@@ -58,10 +59,8 @@ static void handle_health(dd_http_req *req, const dd_caller *who, void *ud)
 		.ita_token = a->att ? dd_attestor_token(a->att) : NULL,
 	};
 	char pub[2 * DD_X25519_LEN + 1];
-	json_t *body;
+	json_t *body = dd_agent_health_json(&in);
 
-	(void)who;
-	body = dd_agent_health_json(&in);
 	dd_hex_encode(a->noise.pub, sizeof a->noise.pub, pub);
 	if (body != NULL &&
 	    json_object_set_new(body, "noise", json_pack("{s:s}", "pubkey_hex",
@@ -69,6 +68,15 @@ static void handle_health(dd_http_req *req, const dd_caller *who, void *ud)
 		json_decref(body);
 		body = NULL;
 	}
+	return body;
+}
+
+/* GET /health on both listeners: public, never waits, never fails. */
+static void handle_health(dd_http_req *req, const dd_caller *who, void *ud)
+{
+	json_t *body = health_json(ud);
+
+	(void)who;
 	if (body == NULL) {
 		dd_http_respond_err(req, DD_ERR_NOMEM, NULL);
 		return;
@@ -77,65 +85,133 @@ static void handle_health(dd_http_req *req, const dd_caller *who, void *ud)
 	json_decref(body);
 }
 
-static dd_err_t page_body(const struct agent *a, const dd_caller *who,
-			  dd_buf *out)
+/* The page's view of the caller. */
+static void page_who(const struct agent *a, const dd_caller *who,
+		     char csrf[DD_CSRF_LEN + 1], dd_page_who *out)
 {
-	const dd_config *cfg = a->cfg;
-	char csrf[DD_CSRF_LEN + 1];
-	dd_err_t rc;
+	if (dd_csrf_token(dd_ticket_keys(a->ticket), who->session_token,
+			  who->session_token_len, csrf) != DD_OK)
+		csrf[0] = '\0';
+	*out = (dd_page_who){.login = who->session.login,
+			     .admin = who->kind == DD_CALLER_ADMIN,
+			     .dev = a->cfg->dev || who->session.dev,
+			     .csrf = csrf};
+}
 
-	rc = dd_csrf_token(dd_ticket_keys(a->ticket), who->session_token,
-			   who->session_token_len, csrf);
-	if (rc == DD_OK)
-		rc = dd_buf_append_str(out, "<!doctype html><html lang=en><head>"
-				       "<meta charset=utf-8><title>");
-	if (rc == DD_OK)
-		rc = dd_html_escape(out, cfg->vm_name);
-	if (rc == DD_OK)
-		rc = dd_buf_append_str(out, "</title><link rel=stylesheet "
-				       "href=/static/dd.css></head><body>");
-	/* Simulated evidence and dev sessions must never pass unnoticed. */
-	if (rc == DD_OK && (cfg->dev || who->session.dev))
-		rc = dd_buf_append_str(out, "<div class=banner-simulated>DEVELOPMENT: "
-				       "SIMULATED quotes, local issuers, dev "
-				       "sign-in</div>");
-	if (rc == DD_OK)
-		rc = dd_buf_append_str(out, "<main><h1>");
-	if (rc == DD_OK)
-		rc = dd_html_escape(out, cfg->vm_name);
-	if (rc == DD_OK)
-		rc = dd_buf_appendf(out, "</h1><p>environment <b>%s</b>, build "
-				    "%s, up %llu s</p><p>Signed in as <b>",
-				    cfg->env, DD_BUILD_SHA, (unsigned long long)(
-				    (uv_now(a->loop) - a->started_ms) / 1000));
-	if (rc == DD_OK)
-		rc = dd_html_escape(out, who->session.login);
-	if (rc == DD_OK)
-		rc = dd_buf_appendf(out, "</b> (%s%s).</p><form method=post "
-				    "action=/auth/logout><input type=hidden "
-				    "name=csrf value=\"%s\"><button>Sign out"
-				    "</button></form></main></body></html>",
-				    who->kind == DD_CALLER_ADMIN ? "fleet admin"
-								  : "this VM's tenant",
-				    who->session.dev ? ", dev session" : "", csrf);
-	return rc;
+static void respond_page(dd_http_req *req, dd_buf *page, dd_err_t rc)
+{
+	if (rc)
+		dd_http_respond_err(req, rc, NULL);
+	else
+		dd_http_respond(req, 200, "text/html; charset=utf-8", page->data,
+				page->len);
 }
 
 /* GET /: this VM's page, for admins and its tenant. */
 static void handle_page(dd_http_req *req, const dd_caller *who, void *ud)
 {
 	struct agent *a = ud;
+	char csrf[DD_CSRF_LEN + 1];
+	dd_page_who pw;
+	json_t *h = health_json(a);
 	dd_buf page;
 	dd_err_t rc;
 
-	dd_buf_init(&page, 64 * 1024);
-	rc = page_body(a, who, &page);
-	if (rc)
-		dd_http_respond_err(req, rc, NULL);
-	else
-		dd_http_respond(req, 200, "text/html; charset=utf-8", page.data,
-				page.len);
+	page_who(a, who, csrf, &pw);
+	dd_buf_init(&page, 1024 * 1024);
+	rc = h ? dd_page_dashboard(&page, h, &pw) : DD_ERR_NOMEM;
+	respond_page(req, &page, rc);
 	dd_buf_free(&page);
+	json_decref(h);
+}
+
+struct wl_page {
+	struct agent *a;
+	dd_http_req *req;
+	dd_ndjson_req *call;
+	json_t *dep;
+	dd_page_who who;
+	char csrf[DD_CSRF_LEN + 1];
+	char login[40];
+};
+
+static void wl_abort(void *ud)
+{
+	struct wl_page *p = ud;
+
+	dd_ndjson_cancel(p->call);
+	json_decref(p->dep);
+	dd_free(p);
+}
+
+static void wl_logs(dd_err_t err, json_t *reply, const char *why, void *ud)
+{
+	struct wl_page *p = ud;
+	dd_buf page;
+
+	(void)why;
+	dd_http_req_on_abort(p->req, NULL, NULL);
+	dd_buf_init(&page, 8 * 1024 * 1024);
+	respond_page(p->req, &page, dd_page_workload(&page, p->dep,
+						     err ? NULL : reply,
+						     &p->who));
+	dd_buf_free(&page);
+	json_decref(p->dep);
+	dd_free(p);
+}
+
+/* The workload's entry in the latest EE list, or NULL. */
+static json_t *find_workload(const struct agent *a, const char *id)
+{
+	json_t *deps = json_object_get(dd_ee_watch_list(a->watch),
+				       "deployments"), *d;
+	size_t i;
+
+	json_array_foreach(deps, i, d) {
+		const char *did = json_string_value(json_object_get(d, "id"));
+
+		if (did != NULL && id != NULL && strcmp(did, id) == 0)
+			return d;
+	}
+	return NULL;
+}
+
+/* GET /workload/{id}: its state and logs. */
+static void handle_workload(dd_http_req *req, const dd_caller *who, void *ud)
+{
+	struct agent *a = ud;
+	json_t *dep = find_workload(a, dd_http_req_param(req, "id"));
+	json_t *rq = NULL;
+	struct wl_page *p;
+	dd_err_t rc;
+
+	if (dep == NULL) {
+		dd_http_respond_error(req, 404, "not_found", "no such workload");
+		return;
+	}
+	p = dd_calloc(1, sizeof *p);
+	rq = json_pack("{s:s, s:O, s:i}", "method", "logs", "id",
+		       json_object_get(dep, "id"), "tail", 500);
+	if (p == NULL || rq == NULL) {
+		dd_free(p);
+		json_decref(rq);
+		dd_http_respond_err(req, DD_ERR_NOMEM, NULL);
+		return;
+	}
+	p->a = a;
+	p->req = req;
+	p->dep = json_deep_copy(dep);
+	page_who(a, who, p->csrf, &p->who);
+	snprintf(p->login, sizeof p->login, "%s", who->session.login);
+	p->who.login = p->login;
+	p->who.csrf = p->csrf;
+	rc = dd_ndjson_call(a->ee, rq, wl_logs, p, &p->call);
+	json_decref(rq);
+	if (rc) {
+		wl_logs(rc, NULL, dd_strerror(rc), p);
+		return;
+	}
+	dd_http_req_on_abort(req, wl_abort, p);
 }
 
 static void static_route(dd_http_req *req, const dd_caller *who, void *ud)
@@ -191,6 +267,8 @@ static dd_err_t add_listener(struct agent *a, const char *label,
 					       static_route, NULL, 0, 0};
 		routes[n++] = (dd_authz_route){DD_M_GET, "/", handle_page, a,
 					       0, 0};
+		routes[n++] = (dd_authz_route){DD_M_GET, "/workload/{id}",
+					       handle_workload, a, 0, 0};
 		n += dd_workload_api_routes(a->api, routes + n);
 		n += dd_ticket_routes(a->ticket, routes + n);
 	}

@@ -173,3 +173,39 @@ def test_boot_waits_for_easyenclave_then_gives_up(ita_env, oidc):
                        text=True, timeout=30)
     assert r.returncode == 1
     assert "EasyEnclave at /nonexistent/dd/agent.sock did not answer" in r.stdout + r.stderr
+
+
+def test_pages_show_workloads_and_escape_everything(start, ita_env, oidc, ee):
+    from test_auth import mint_session, session_claims, ticket_into_agent
+    cp = start([DD_BIN, "cp"], dict(ita_env, **OWNER))
+    a = start([DD_BIN, "agent"], agent_env(
+        ita_env, oidc, ee, DD_CP_URL=f"http://127.0.0.1:{cp.port}"))
+    r = call(a, "POST", "/deploy", oidc.token("acme", 4242),
+             {"app_name": "<script>alert(1)</script>", "cmd": ["x"]})
+    assert r.status == 200
+    admin = mint_session(session_claims())
+    r, _ = ticket_into_agent(cp, a, admin)
+    cookie = {"Cookie": "dd_agent_session=" +
+              [v for k, v in r.headers if k == "set-cookie"][0]
+              .split(";")[0].split("=", 1)[1]}
+
+    def page(path):
+        import time
+        for _ in range(100):   # the EE list is refreshed in the background
+            p = request(a.port, "GET", path, cookie)
+            if p.status == 200 and (b"id-1" in p.body or path != "/"):
+                return p
+            time.sleep(0.1)
+        return p
+
+    p = page("/")
+    assert p.status == 200
+    assert b"<script>alert(1)</script>" not in p.body
+    assert b"&lt;script&gt;alert(1)&lt;/script&gt;" in p.body
+    assert b'href="/workload/id-1"' in p.body
+    assert b"SIMULATED" in p.body and b"fleet admin" in p.body
+    # Only our own stylesheet; no scripts, nothing from elsewhere.
+    assert b"<script" not in p.body and b"http" not in p.body.split(b"<main>")[0]
+    w = request(a.port, "GET", "/workload/id-1", cookie)
+    assert w.status == 200 and b"log of id-1" in w.body
+    assert request(a.port, "GET", "/workload/nope", cookie).status == 404
