@@ -8,6 +8,7 @@
 #include "agent/agent_health.h"
 #include "agent/agent_state.h"
 #include "agent/ee_watch.h"
+#include "agent/metrics.h"
 #include "agent/pages.h"
 #include "agent/registrar.h"
 #include "attest/attest_setup.h"
@@ -38,6 +39,7 @@ struct agent {
 	dd_workload_api *api;
 	dd_attestor *att;
 	dd_registrar *reg;
+	dd_metrics *metrics;
 	dd_static_key noise;
 	dd_agent_state st;
 	dd_ticket *ticket;
@@ -59,7 +61,13 @@ static json_t *health_json(const struct agent *a)
 		.ita_token = a->att ? dd_attestor_token(a->att) : NULL,
 	};
 	char pub[2 * DD_X25519_LEN + 1];
-	json_t *body = dd_agent_health_json(&in);
+	json_t *m = NULL, *body;
+
+	/* Sampled on a timer; a request only reads the latest sample. */
+	if (a->metrics != NULL && dd_metrics_json(a->metrics, &m) == DD_OK)
+		in.metrics = m;
+	body = dd_agent_health_json(&in);
+	json_decref(m);
 
 	dd_hex_encode(a->noise.pub, sizeof a->noise.pub, pub);
 	if (body != NULL &&
@@ -345,6 +353,8 @@ static void close_auth(void *ud)
 	if (a->closed)
 		return;
 	a->closed = 1;
+	if (a->metrics != NULL)
+		dd_metrics_close(a->metrics);
 	dd_registrar_free(a->reg);
 	a->reg = NULL;
 	dd_attestor_free(a->att);
@@ -387,7 +397,11 @@ static dd_err_t make_runtime_client(struct agent *a)
 		dd_log_err(rc, "setting up attestation %s", why);
 		return rc;
 	}
-	rc = dd_ee_watch_new(a->loop, a->ee, 5000, &a->watch);
+	rc = dd_metrics_new(a->loop, &(dd_metrics_opts){0}, &a->metrics);
+	if (rc == DD_OK)
+		rc = dd_metrics_start(a->metrics);
+	if (rc == DD_OK)
+		rc = dd_ee_watch_new(a->loop, a->ee, 5000, &a->watch);
 	if (rc == DD_OK)
 		rc = dd_workload_api_new(a->ee, &a->st, &a->api);
 	if (rc)
@@ -508,6 +522,7 @@ dd_err_t dd_agent_run(const dd_config *cfg)
 	dd_ndjson_free(a.ee);
 	dd_httpc_free(a.http);
 	dd_authz_free(a.authz);
+	dd_metrics_free(a.metrics);
 	dd_static_key_wipe(&a.noise);
 	return rc;
 }

@@ -532,8 +532,8 @@ static void repo_owner_needs_push(void **state)
 	dd_principal owner = {DD_PRINCIPAL_REPO, "acme/fleet", 777};
 	struct got g = sign_in_as(e, &owner, "good-code");
 	static const char *const refused[] = {
-		"{\"id\":777,\"permissions\":{\"admin\":false,\"push\":false,"
-		"\"pull\":true}}",
+		("{\"id\":777,\"permissions\":{\"admin\":false,\"push\":false,"
+		 "\"pull\":true}}"),
 		"{\"id\":777}",
 		"{\"id\":777,\"permissions\":{\"push\":\"true\"}}",
 		"{\"id\":778,\"permissions\":{\"admin\":true}}",
@@ -633,8 +633,8 @@ static void hostile_user_endpoint(void **state)
 	static const char *const bad[] = {
 		"{\"id\":101}", "{\"login\":\"Octo-Cat\"}",
 		"{\"login\":\"bad login\",\"id\":101}",
-		"{\"login\":\"a1234567890123456789012345678901234567890\","
-		"\"id\":101}",
+		("{\"login\":\"a1234567890123456789012345678901234567890\","
+		 "\"id\":101}"),
 		"{\"login\":\"\",\"id\":101}", "{\"login\":7,\"id\":101}",
 		"{\"login\":\"Octo-Cat\",\"id\":0}",
 		"{\"login\":\"Octo-Cat\",\"id\":-1}",
