@@ -375,6 +375,14 @@ static void close_auth(void *ud)
 		dd_httpc_close(a->http, NULL, NULL);
 }
 
+static void workloads_changed(void *ud)
+{
+	struct agent *a = ud;
+
+	if (a->watch != NULL)
+		dd_ee_watch_refresh(a->watch);
+}
+
 static dd_err_t make_runtime_client(struct agent *a)
 {
 	const dd_config *cfg = a->cfg;
@@ -403,7 +411,8 @@ static dd_err_t make_runtime_client(struct agent *a)
 	if (rc == DD_OK)
 		rc = dd_ee_watch_new(a->loop, a->ee, 5000, &a->watch);
 	if (rc == DD_OK)
-		rc = dd_workload_api_new(a->ee, &a->st, &a->api);
+		rc = dd_workload_api_new(a->ee, &a->st, workloads_changed, a,
+					 &a->api);
 	if (rc)
 		dd_log_err(rc, "setting up the EasyEnclave client (%s)",
 			   cfg->ee_socket);

@@ -120,6 +120,13 @@ json_t *dd_ee_watch_list(const dd_ee_watch *w)
 	return w->list;
 }
 
+void dd_ee_watch_refresh(dd_ee_watch *w)
+{
+	if (w->booting || w->health_req != NULL)
+		return;
+	uv_timer_start(&w->timer, on_timer, 0, 0);
+}
+
 static void on_closed(uv_handle_t *h)
 {
 	dd_free(h->data);

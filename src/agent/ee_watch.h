@@ -33,6 +33,9 @@ dd_err_t dd_ee_watch_start(dd_ee_watch *w, uint64_t budget_ms,
 json_t *dd_ee_watch_health(const dd_ee_watch *w);
 json_t *dd_ee_watch_list(const dd_ee_watch *w);
 
+/* Polls now (after a deploy, say) instead of waiting for the interval. */
+void dd_ee_watch_refresh(dd_ee_watch *w);
+
 /* Stops polling and cancels calls in flight. */
 void dd_ee_watch_free(dd_ee_watch *w);
 

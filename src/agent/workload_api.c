@@ -30,6 +30,8 @@ struct call {
 struct dd_workload_api {
 	dd_ndjson *ee;
 	dd_agent_state *st;
+	void (*changed)(void *ud);
+	void *changed_ud;
 	struct call *calls;
 };
 
@@ -157,6 +159,8 @@ static void on_reply(dd_err_t err, json_t *reply, const char *why, void *ud)
 	}
 	if (c->kind == K_DEPLOY) {
 		st->taints |= DD_TAINT_WORKLOAD;
+		if (c->w->changed != NULL)
+			c->w->changed(c->w->changed_ud);
 		if (c->has_expose &&
 		    dd_agent_extra_upsert(st, c->label, c->port) != DD_OK)
 			dd_log_warn("deploy: cannot add ingress %s:%u", c->label,
@@ -416,6 +420,7 @@ size_t dd_workload_api_routes(dd_workload_api *w, dd_authz_route *r)
 }
 
 dd_err_t dd_workload_api_new(dd_ndjson *ee, dd_agent_state *st,
+			     void (*changed)(void *ud), void *changed_ud,
 			     dd_workload_api **out)
 {
 	dd_workload_api *w = dd_calloc(1, sizeof *w);
@@ -425,6 +430,8 @@ dd_err_t dd_workload_api_new(dd_ndjson *ee, dd_agent_state *st,
 		return DD_ERR_NOMEM;
 	w->ee = ee;
 	w->st = st;
+	w->changed = changed;
+	w->changed_ud = changed_ud;
 	return DD_OK;
 }
 

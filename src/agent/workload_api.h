@@ -28,8 +28,13 @@
 
 typedef struct dd_workload_api dd_workload_api;
 
-/* ee and st are borrowed and must outlive it. Free with ..._free. */
+/*
+ * ee and st are borrowed and must outlive it. changed (may be NULL) runs
+ * after EE accepted a deploy, so views of the workloads refresh at once.
+ * Free with dd_workload_api_free.
+ */
 dd_err_t dd_workload_api_new(dd_ndjson *ee, dd_agent_state *st,
+			     void (*changed)(void *ud), void *changed_ud,
 			     dd_workload_api **out);
 /* Cancels EE calls in flight (their requests get 503). */
 void dd_workload_api_free(dd_workload_api *w);
