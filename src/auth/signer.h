@@ -21,6 +21,11 @@ typedef struct dd_signer dd_signer;
 
 /* Generates a P-256 key. Caller frees with dd_signer_free(). */
 dd_err_t dd_signer_new(dd_signer **out);
+/*
+ * Generates an RSA-2048 key and signs RS256: for the local stand-in of
+ * GitHub's OIDC issuer, whose tokens the verifier accepts only as RS256.
+ */
+dd_err_t dd_signer_new_rs256(dd_signer **out);
 void dd_signer_free(dd_signer *s);
 
 const char *dd_signer_kid(const dd_signer *s);

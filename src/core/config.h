@@ -124,6 +124,7 @@ typedef struct dd_config {
 	char *oidc_jwks_url;    /* DD_OIDC_JWKS_URL */
 	char *oidc_audience;    /* DD_OIDC_AUDIENCE */
 	uint64_t oidc_max_age_secs; /* DD_OIDC_MAX_AGE_SECS */
+	char *oidc_request_token; /* DD_OIDC_REQUEST_TOKEN (ita mode), secret */
 	int confidential;       /* DD_CONFIDENTIAL (agent) */
 	uint64_t ee_wait_secs;  /* DD_EE_WAIT_SECS (agent) */
 	char *noise_key_path;   /* DD_NOISE_KEY_PATH (agent), may be NULL */

@@ -51,6 +51,7 @@ struct fleet {
 	char ita_url[128];
 	char ita_key[64];     /* per run: the local ITA demands it */
 	char cookie_secret[96]; /* per run: the CP's session key */
+	char oidc_token[64];  /* per run: what the local OIDC issuer demands */
 };
 
 static void start_next(struct fleet *f);
@@ -117,10 +118,18 @@ static void print_banner(struct fleet *f)
 	       "  control plane  http://%s:%u/        health: http://%s:%u/health\n"
 	       "  agent %-8s http://%s:%u/        API:    http://%s:%u/health\n\n"
 	       "  local ITA      %s (simulated quotes, development only)\n\n"
+	       "Sign in at http://%s:%u/auth/dev (dev sign-in; tick \"fleet "
+	       "admin\").\n"
+	       "Deploy as CI would, with a token from the local OIDC issuer:\n"
+	       "  ACTIONS_ID_TOKEN_REQUEST_URL='%s/oidc/token?api-version=2.0' \\\n"
+	       "  ACTIONS_ID_TOKEN_REQUEST_TOKEN=%s \\\n"
+	       "  devopsdefender client deploy --agent http://%s:%u "
+	       "apps/hello-world/workload.json\n\n"
 	       "Press Ctrl-C to stop everything.\n\n",
 	       f->bind, port_of(cp, "main"), f->bind, port_of(cp, "main"),
 	       ag->name, f->bind, port_of(ag, "main"), f->bind, port_of(ag, "api"),
-	       f->ita_url);
+	       f->ita_url, f->bind, port_of(cp, "main"), f->ita_url,
+	       f->oidc_token, f->bind, port_of(ag, "main"));
 	fflush(stdout);
 }
 
@@ -223,13 +232,17 @@ static char **child_env(const char *const *over, size_t nover)
  * The CP and agents use the fleet's local ITA exactly as they would use
  * Intel's: over HTTP, verified through its JWKS.
  */
-static size_t ita_env(const struct fleet *f, char vars[4][192],
+static size_t ita_env(const struct fleet *f, char vars[6][192],
 		      const char **over, size_t n)
 {
 	snprintf(vars[0], sizeof vars[0], "DD_ITA_BASE_URL=%s", f->ita_url);
 	snprintf(vars[1], sizeof vars[1], "DD_ITA_JWKS_URL=%s/certs", f->ita_url);
 	snprintf(vars[2], sizeof vars[2], "DD_ITA_ISSUER=%s", f->ita_url);
-	for (int i = 0; i < 3; i++)
+	/* CI tokens come from the local issuer too: dev agents trust it. */
+	snprintf(vars[3], sizeof vars[3], "DD_OIDC_ISSUER=%s/oidc", f->ita_url);
+	snprintf(vars[4], sizeof vars[4],
+		 "DD_OIDC_JWKS_URL=%s/oidc/.well-known/jwks", f->ita_url);
+	for (int i = 0; i < 5; i++)
 		over[n++] = vars[i];
 	over[n++] = "DD_ITA_MODE=local";
 	over[n++] = "DD_QUOTE_PROVIDER=sim";
@@ -237,14 +250,17 @@ static size_t ita_env(const struct fleet *f, char vars[4][192],
 }
 
 static size_t role_env(const struct fleet *f, const struct child *c,
-		       char vars[8][192], const char **over, size_t n)
+		       char vars[10][192], const char **over, size_t n)
 {
 	uint64_t base = f->port_base;
 
 	if (strcmp(c->role, "ita") == 0) {
 		snprintf(vars[0], sizeof vars[0], "DD_PORT=%llu",
 			 (unsigned long long)(base ? base + 30 : 0));
+		snprintf(vars[1], sizeof vars[1], "DD_OIDC_REQUEST_TOKEN=%s",
+			 f->oidc_token);
 		over[n++] = vars[0];
+		over[n++] = vars[1];
 		return n;
 	}
 	n = ita_env(f, vars + 4, over, n);
@@ -271,7 +287,7 @@ static size_t role_env(const struct fleet *f, const struct child *c,
 
 static dd_err_t spawn_child(struct fleet *f, struct child *c)
 {
-	char pid[32], vm[64], bind[64], key[96], vars[8][192];
+	char pid[32], vm[64], bind[64], key[96], vars[10][192];
 	const char *over[32];
 	size_t n = 0;
 	char *args[3] = {f->self, (char *)(uintptr_t)c->role, NULL};
@@ -428,7 +444,8 @@ int dd_dev_main(int argc, char **argv)
 	uv_loop_init(&loop);
 	f.loop = &loop;
 	if (dd_random_hex(f.ita_key, 16) != DD_OK ||
-	    dd_random_hex(f.cookie_secret, 32) != DD_OK) {
+	    dd_random_hex(f.cookie_secret, 32) != DD_OK ||
+	    dd_random_hex(f.oidc_token, 16) != DD_OK) {
 		fprintf(stderr, "devopsdefender: fatal: no randomness\n");
 		return 1;
 	}

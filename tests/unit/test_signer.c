@@ -17,6 +17,7 @@
 #include <openssl/evp.h>
 #include <openssl/param_build.h>
 
+#include "auth/jwt.h"
 #include "auth/signer.h"
 #include "core/b64.h"
 #include "core/json.h"
@@ -135,6 +136,48 @@ static void signs_verifiable_tokens(void **state)
 	dd_signer_free(s);
 }
 
+/* RS256 tokens pass the project's own verifier, RS256 only, via the JWKS. */
+static void rs256_tokens_verify(void **state)
+{
+	dd_signer *s = NULL;
+	json_t *jwks = NULL, *claims, *got = NULL, *h;
+	dd_jwt_policy pol = {.algs = DD_JWA_RS256, .issuer = "local",
+			     .leeway_s = 60};
+	dd_jwt_result res;
+	dd_jwks *set = NULL;
+	char *text;
+	dd_buf tok;
+
+	(void)state;
+	assert_int_equal(dd_signer_new_rs256(&s), DD_OK);
+	assert_int_equal(dd_signer_jwks(s, &jwks), DD_OK);
+	text = json_dumps(jwks, JSON_COMPACT);
+	assert_int_equal(dd_jwks_parse(text, strlen(text), 65536, &set, NULL, 0),
+			 DD_OK);
+	claims = json_pack("{s:s, s:I}", "iss", "local", "exp",
+			   (json_int_t)2000000000);
+	dd_buf_init(&tok, 8192);
+	assert_int_equal(dd_signer_sign(s, claims, &tok), DD_OK);
+	h = part(dd_buf_str(&tok), 0);
+	assert_string_equal(json_string_value(json_object_get(h, "alg")), "RS256");
+	assert_int_equal(dd_jwt_verify(dd_buf_str(&tok), tok.len, &pol, set,
+				       1900000000, &got, &res), DD_OK);
+	assert_true(json_equal(got, claims));
+	/* Flip one bit of the signature: refused. */
+	tok.data[tok.len - 5] ^= 1;
+	json_decref(got);
+	got = NULL;
+	assert_int_not_equal(dd_jwt_verify(dd_buf_str(&tok), tok.len, &pol, set,
+					   1900000000, &got, &res), DD_OK);
+	json_decref(h);
+	json_decref(claims);
+	json_decref(jwks);
+	free(text);
+	dd_jwks_free(set);
+	dd_buf_free(&tok);
+	dd_signer_free(s);
+}
+
 static void kid_is_the_rfc7638_thumbprint(void **state)
 {
 	dd_signer *s = NULL, *t = NULL;
@@ -188,6 +231,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(signs_verifiable_tokens),
+		cmocka_unit_test(rs256_tokens_verify),
 		cmocka_unit_test(kid_is_the_rfc7638_thumbprint),
 		cmocka_unit_test(refuses_non_objects_and_respects_cap),
 	};
