@@ -7,6 +7,7 @@
 #include <jansson.h>
 
 #include <openssl/ec.h>
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 
 #include "attest/quote_sim.h"
@@ -97,12 +98,16 @@ static void tsm_work(uv_work_t *w)
 {
 	dd_quote_provider *p = w->data;
 
-	if (p->kind == K_SIM) {
+	if (p->kind == K_SIM)
 		sim_quote(p);
-		return;
-	}
-	p->result = dd_tsm_get_quote(p->root, p->queue[p->head].rd, &p->quote,
-				     p->why, sizeof p->why);
+	else
+		p->result = dd_tsm_get_quote(p->root, p->queue[p->head].rd,
+					     &p->quote, p->why, sizeof p->why);
+	/*
+	 * Pool threads live until exit and never run OpenSSL's thread-exit
+	 * cleanup: release this thread's error queue and DRBGs now.
+	 */
+	OPENSSL_thread_stop();
 }
 
 static void tsm_done(uv_work_t *w, int status)
