@@ -448,7 +448,8 @@ static void on_registered(dd_err_t err, const char *agent_id,
 static dd_err_t start_registration(struct agent *a)
 {
 	dd_registrar_opts ro = {.cp_url = a->cfg->cp_url,
-				.vm_name = a->cfg->vm_name, .att = a->att,
+				.vm_name = a->cfg->vm_name,
+				.url = dd_authz_origin(a->authz), .att = a->att,
 				.http = a->http, .st = &a->st,
 				.backoff_ms = a->cfg->register_backoff_ms};
 	dd_err_t rc;

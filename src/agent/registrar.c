@@ -17,6 +17,7 @@ struct dd_registrar {
 	uv_timer_t timer;
 	char *cp_url;
 	char *vm_name;
+	char *url;
 	uint8_t pub[32];
 	dd_attestor *att;
 	dd_httpc *http;
@@ -39,6 +40,7 @@ static void maybe_free(dd_registrar *r)
 		return;
 	dd_free(r->cp_url);
 	dd_free(r->vm_name);
+	dd_free(r->url);
 	dd_free(r);
 }
 
@@ -123,8 +125,9 @@ static dd_err_t post_register(dd_registrar *r, const char *token)
 	dd_hex_encode(r->nonce, sizeof r->nonce, nonce);
 	dd_hex_encode(r->pub, sizeof r->pub, pub);
 	snprintf(url, sizeof url, "%s/register", r->cp_url);
-	body = json_pack("{s:s, s:s, s:s, s:s, s:o}", "vm_name", r->vm_name,
-			 "ita_token", token, "nonce", nonce, "noise_pubkey", pub,
+	body = json_pack("{s:s, s:s, s:s, s:s, s:s, s:o}", "vm_name",
+			 r->vm_name, "ita_token", token, "nonce", nonce,
+			 "noise_pubkey", pub, "url", r->url,
 			 "extra_ingress", extras_json(r->st));
 	text = body ? json_dumps(body, JSON_COMPACT) : NULL;
 	json_decref(body);
@@ -215,9 +218,11 @@ dd_err_t dd_registrar_start(uv_loop_t *loop, const dd_registrar_opts *o,
 		return DD_ERR_NOMEM;
 	r->cp_url = dd_strdup(o->cp_url);
 	r->vm_name = dd_strdup(o->vm_name);
-	if (r->cp_url == NULL || r->vm_name == NULL) {
+	r->url = dd_strdup(o->url);
+	if (r->cp_url == NULL || r->vm_name == NULL || r->url == NULL) {
 		dd_free(r->cp_url);
 		dd_free(r->vm_name);
+		dd_free(r->url);
 		dd_free(r);
 		return DD_ERR_NOMEM;
 	}

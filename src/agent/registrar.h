@@ -5,7 +5,7 @@
  *   GET  {cp}/register/nonce                      a single-use nonce
  *   quote over SHA-512("devopsdefender/register/v1" || nonce || noise_pub)
  *   ITA token over that quote                     (attestor.h)
- *   POST {cp}/register {vm_name, ita_token, nonce, noise_pubkey,
+ *   POST {cp}/register {vm_name, ita_token, nonce, noise_pubkey, url,
  *                       extra_ingress}            -> {agent_id, hostname, ...}
  *
  * Attempts repeat until one succeeds: transport errors, 5xx and 429 (and
@@ -30,6 +30,7 @@ typedef struct dd_registrar dd_registrar;
 typedef struct dd_registrar_opts {
 	const char *cp_url;
 	const char *vm_name;
+	const char *url;              /* where the CP reaches this agent */
 	uint8_t noise_pub[32];
 	dd_attestor *att;             /* borrowed */
 	dd_httpc *http;               /* borrowed */

@@ -357,7 +357,8 @@ static dd_err_t mount(struct boot *b, char *why, size_t why_len)
 	dd_authz_route extra[DD_CP_AUTH_ROUTES + DD_REG_ROUTES];
 	size_t n = dd_cp_auth_routes(b->auth, extra);
 	dd_cp_register_opts ro = {.env = b->cfg->env, .att = b->att,
-				  .record = record_agent, .record_ud = b};
+				  .record = record_agent, .record_ud = b,
+				  .dev = b->cfg->dev};
 	dd_err_t rc;
 
 	b->agents = json_object();

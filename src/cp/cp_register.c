@@ -12,6 +12,7 @@
 #include "core/json.h"
 #include "core/log.h"
 #include "core/strutil.h"
+#include "net/httpc.h"
 
 #define MAX_BODY (32u * 1024)
 #define MAX_EXTRAS 16
@@ -37,6 +38,7 @@ struct dd_cp_register {
 	dd_cp_record_fn record;
 	void *record_ud;
 	int64_t (*now)(void);
+	int dev;
 	struct nonce nonces[DD_REG_MAX_NONCES];
 	struct pending *pending;
 };
@@ -174,7 +176,16 @@ static int extras_ok(const json_t *b)
 	return 1;
 }
 
-static const char *check_body(const json_t *b, struct pending *p)
+/* Where the collector will reach the agent: an origin, https outside dev. */
+static int url_ok(const char *u, int dev)
+{
+	if (u == NULL || strlen(u) > 512 || dd_httpc_check_url(u) != DD_OK)
+		return 0;
+	return strncmp(u, "https://", 8) == 0 ||
+	       (dev && strncmp(u, "http://", 7) == 0);
+}
+
+static const char *check_body(const json_t *b, struct pending *p, int dev)
 {
 	const char *vm = json_string_value(json_object_get(b, "vm_name"));
 	const char *tok = json_string_value(json_object_get(b, "ita_token"));
@@ -195,6 +206,9 @@ static const char *check_body(const json_t *b, struct pending *p)
 		return "noise_pubkey must not be all zeros";
 	if (!extras_ok(b))
 		return "extra_ingress must be up to 16 {hostname_label, port}";
+	if (!url_ok(json_string_value(json_object_get(b, "url")), dev))
+		return dev ? "url must be the agent's http(s) origin"
+			   : "url must be the agent's https origin";
 	return NULL;
 }
 
@@ -207,7 +221,7 @@ static json_t *record_of(const struct pending *p, const dd_ita_verdict *v,
 
 	dd_hex_encode(p->pubkey, 32, key);
 	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:{s:s, s:s, s:s},"
-			 " s:O, s:O, s:{s:s}, s:I}",
+			 " s:O, s:O, s:{s:s, s:O}, s:I}",
 			 "agent_id", agent_id, "vm_name", vm, "hostname", vm,
 			 "env", p->r->env, "status", "registered",
 			 "noise_pubkey", key,
@@ -216,7 +230,8 @@ static json_t *record_of(const struct pending *p, const dd_ita_verdict *v,
 			 v->claims.report_data,
 			 "claims", claims,
 			 "extra_ingress", json_is_array(ex) ? ex : json_null(),
-			 "ingress", "kind", "direct",
+			 "ingress", "kind", "direct", "url",
+			 json_object_get(p->body, "url"),
 			 "registered_at", (json_int_t)p->r->now());
 }
 
@@ -299,7 +314,7 @@ static void handle_register(dd_http_req *req, const dd_caller *who, void *ud)
 	p->r = r;
 	body = dd_http_req_body(req, &len);
 	rc = dd_json_parse(body, len, MAX_BODY, &p->body, why, sizeof why);
-	bad = rc ? why : check_body(p->body, p);
+	bad = rc ? why : check_body(p->body, p, r->dev);
 	if (bad != NULL) {
 		dd_http_respond_error(req, 400, "bad_request", "%s", bad);
 		pending_free(p);
@@ -357,6 +372,7 @@ dd_err_t dd_cp_register_new(uv_loop_t *loop, const dd_cp_register_opts *o,
 	r->record = o->record;
 	r->record_ud = o->record_ud;
 	r->now = o->now ? o->now : wall_now;
+	r->dev = o->dev;
 	*out = r;
 	return DD_OK;
 }

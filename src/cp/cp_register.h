@@ -5,8 +5,9 @@
  *                          bytes, single-use, at most DD_REG_MAX_NONCES
  *                          outstanding (then 503 with Retry-After)
  *   POST /register         {"vm_name", "ita_token", "nonce", "noise_pubkey"
- *                          (64 hex), "extra_ingress"?: [{hostname_label,
- *                          port}]}
+ *                          (64 hex), "url" (the agent's origin: https,
+ *                          or http in dev), "extra_ingress"?:
+ *                          [{hostname_label, port}]}
  *
  * A registration passes when the nonce is one we issued, unexpired and
  * unused (it is burnt on presentation, whatever happens next); the ITA
@@ -55,6 +56,7 @@ typedef struct dd_cp_register_opts {
 	dd_cp_record_fn record;
 	void *record_ud;
 	int64_t (*now)(void);         /* NULL: wall clock (registered_at) */
+	int dev;                      /* admit plain-http agent URLs */
 } dd_cp_register_opts;
 
 dd_err_t dd_cp_register_new(uv_loop_t *loop, const dd_cp_register_opts *o,

@@ -64,7 +64,7 @@ def test_refusals(start, ita_env, cp):
     pub = h["noise"]["pubkey_hex"]
     # A genuine token scraped from a public /health binds no CP nonce.
     body = {"vm_name": "thief", "ita_token": h["ita_token"], "nonce": nonce(cp),
-            "noise_pubkey": pub}
+            "noise_pubkey": pub, "url": "http://127.0.0.1:1"}
     r = register(cp, body)
     assert r.status == 401 and r.json()["code"] == "binding_mismatch", r.body
     # The nonce was burnt by that attempt: presenting it again is stale.
@@ -84,7 +84,8 @@ def test_refusals(start, ita_env, cp):
     for bad in ({}, {"vm_name": "x"}, dict(body, noise_pubkey="00" * 32),
                 dict(body, noise_pubkey="zz"), dict(body, nonce="12"),
                 dict(body, extra_ingress=[{"hostname_label": "a", "port": 0}]),
-                dict(body, vm_name="")):
+                dict(body, vm_name=""), dict(body, url="ftp://x"),
+                dict(body, url="http://a b")):
         r = register(cp, bad)
         assert r.status == 400, bad
     r = request(cp.port, "POST", "/register", {}, b"[1,2")
