@@ -16,6 +16,7 @@
 #include "dev/dev.h"
 #include "dev/ita_mode.h"
 #include "net/service.h"
+#include "runtime/runtime.h"
 
 #define EXIT_USAGE 2
 
@@ -24,6 +25,7 @@ static const char *const mode_help[][2] = {
 	{"agent", "in-VM agent: dashboard, deploy/exec/logs, Noise gateway"},
 	{"dev", "a whole local fleet on loopback (CP + agent), for development"},
 	{"ita", "local Intel Trust Authority stand-in (development only)"},
+	{"runtime", "local EasyEnclave-compatible workload runtime (not sealed)"},
 	{"quote", "parse and verify a TDX quote (FILE or stdin; raw, hex, base64)"},
 };
 
@@ -77,6 +79,8 @@ static int run_server_mode(dd_mode mode)
 		rc = dd_cp_run(cfg);
 	else if (mode == DD_MODE_ITA)
 		rc = dd_ita_mode_run(cfg);
+	else if (mode == DD_MODE_RUNTIME)
+		rc = dd_runtime_run(cfg);
 	else
 		rc = dd_agent_run(cfg);
 	dd_config_free(cfg);
@@ -121,7 +125,8 @@ int main(int argc, char **argv)
 		return dd_quote_cli_main(argc - argi, argv + argi);
 	}
 	if (dd_mode_parse(mode_text, &mode) != DD_OK ||
-	    !(mode & (DD_MODE_CP | DD_MODE_AGENT | DD_MODE_DEV | DD_MODE_ITA))) {
+	    !(mode & (DD_MODE_CP | DD_MODE_AGENT | DD_MODE_DEV | DD_MODE_ITA |
+		      DD_MODE_RUNTIME))) {
 		fprintf(stderr, "devopsdefender: unknown mode '%s'\n", mode_text);
 		usage(stderr);
 		return EXIT_USAGE;
