@@ -1,6 +1,8 @@
 #include "dev/dev.h"
 
+#include <errno.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,7 +17,7 @@
 #include "core/log.h"
 #include "core/strutil.h"
 
-#define MAX_CHILDREN 4
+#define MAX_CHILDREN 5
 #define READY_TIMEOUT_MS 20000
 #define STOP_GRACE_MS 15000
 
@@ -46,6 +48,8 @@ struct fleet {
 	int exit_code;
 	const char *bind;
 	uint64_t port_base;
+	char state[80];       /* everything the fleet keeps on disk */
+	char ee_socket[100];  /* the dev agent's runtime (sun_path: 108) */
 	char self[4096];
 	char cp_url[128];
 	char ita_url[128];
@@ -63,7 +67,9 @@ void dd_dev_usage(FILE *out)
 	      "  --port-base N   CP on N, agent on N+10 (main) and N+11 (API),\n"
 	      "                  local ITA on N+30;\n"
 	      "                  0 picks free ports [default: 8080]\n"
-	      "  --bind ADDR     loopback address to listen on [default: 127.0.0.1]\n",
+	      "  --bind ADDR     loopback address to listen on [default: 127.0.0.1]\n"
+	      "  --state-dir DIR where the fleet keeps its files (sockets,\n"
+	      "                  release assets) [default: /tmp/devopsdefender-dev-UID]\n",
 	      out);
 }
 
@@ -112,12 +118,13 @@ static void on_child_exit(uv_process_t *p, int64_t status, int sig)
 
 static void print_banner(struct fleet *f)
 {
-	const struct child *cp = &f->kids[1], *ag = &f->kids[2];
+	const struct child *cp = &f->kids[1], *ag = &f->kids[3];
 
 	printf("\nDevOps Defender dev fleet is up (loopback only).\n\n"
 	       "  control plane  http://%s:%u/        health: http://%s:%u/health\n"
 	       "  agent %-8s http://%s:%u/        API:    http://%s:%u/health\n\n"
-	       "  local ITA      %s (simulated quotes, development only)\n\n"
+	       "  local ITA      %s (simulated quotes, development only)\n"
+	       "  runtime        %s (runs the agent's workloads; not sealed)\n\n"
 	       "Sign in at http://%s:%u/auth/dev (dev sign-in; tick \"fleet "
 	       "admin\").\n"
 	       "Deploy as CI would, with a token from the local OIDC issuer:\n"
@@ -128,7 +135,7 @@ static void print_banner(struct fleet *f)
 	       "Press Ctrl-C to stop everything.\n\n",
 	       f->bind, port_of(cp, "main"), f->bind, port_of(cp, "main"),
 	       ag->name, f->bind, port_of(ag, "main"), f->bind, port_of(ag, "api"),
-	       f->ita_url, f->bind, port_of(cp, "main"), f->ita_url,
+	       f->ita_url, f->ee_socket, f->bind, port_of(cp, "main"), f->ita_url,
 	       f->oidc_token, f->bind, port_of(ag, "main"));
 	fflush(stdout);
 }
@@ -263,6 +270,15 @@ static size_t role_env(const struct fleet *f, const struct child *c,
 		over[n++] = vars[1];
 		return n;
 	}
+	if (strcmp(c->role, "runtime") == 0) {
+		snprintf(vars[0], sizeof vars[0], "EE_SOCKET_PATH=%s", f->ee_socket);
+		snprintf(vars[1], sizeof vars[1], "DD_RUNTIME_RELEASES_DIR=%s/releases",
+			 f->state);
+		over[n++] = vars[0];
+		over[n++] = vars[1];
+		over[n++] = "DD_QUOTE_PROVIDER=sim";
+		return n;
+	}
 	n = ita_env(f, vars + 4, over, n);
 	if (strcmp(c->role, "cp") == 0) {
 		snprintf(vars[0], sizeof vars[0], "DD_PORT=%llu",
@@ -280,8 +296,8 @@ static size_t role_env(const struct fleet *f, const struct child *c,
 	snprintf(vars[2], sizeof vars[2], "DD_CP_URL=%s", f->cp_url);
 	for (int i = 0; i < 3; i++)
 		over[n++] = vars[i];
-	/* No runtime behind the dev agent yet: serve without waiting for one. */
-	over[n++] = "DD_EE_WAIT_SECS=0";
+	snprintf(vars[3], sizeof vars[3], "EE_SOCKET_PATH=%s", f->ee_socket);
+	over[n++] = vars[3];
 	return n;
 }
 
@@ -402,6 +418,30 @@ static void on_signal(uv_signal_t *s, int signum)
 	stop_all(f, 0);
 }
 
+/* The state directory (0700) and the paths under it. */
+static int prepare_state(struct fleet *f)
+{
+	char releases[100];
+
+	if (f->state[0] == '\0')
+		snprintf(f->state, sizeof f->state, "/tmp/devopsdefender-dev-%u",
+			 (unsigned)getuid());
+	if (mkdir(f->state, 0700) != 0 && errno != EEXIST) {
+		fprintf(stderr, "dev: cannot create %s: %s\n", f->state,
+			strerror(errno));
+		return 1;
+	}
+	snprintf(f->ee_socket, sizeof f->ee_socket, "%s/runtime-1.sock",
+		 f->state);
+	snprintf(releases, sizeof releases, "%s/releases", f->state);
+	if (mkdir(releases, 0700) != 0 && errno != EEXIST) {
+		fprintf(stderr, "dev: cannot create %s: %s\n", releases,
+			strerror(errno));
+		return 1;
+	}
+	return 0;
+}
+
 static int parse_args(struct fleet *f, int argc, char **argv)
 {
 	for (int i = 0; i < argc; i++) {
@@ -412,6 +452,15 @@ static int parse_args(struct fleet *f, int argc, char **argv)
 			}
 		} else if (strcmp(argv[i], "--bind") == 0 && i + 1 < argc) {
 			f->bind = argv[++i];
+		} else if (strcmp(argv[i], "--state-dir") == 0 && i + 1 < argc) {
+			/* Sockets live there: unix socket paths are short. */
+			if (argv[++i][0] != '/' ||
+			    snprintf(f->state, sizeof f->state, "%s", argv[i]) >=
+				    (int)sizeof f->state) {
+				fprintf(stderr, "dev: --state-dir takes an absolute "
+						"path under 80 bytes\n");
+				return 2;
+			}
 		} else {
 			fprintf(stderr, "dev: unknown argument '%s'\n", argv[i]);
 			dd_dev_usage(stderr);
@@ -449,10 +498,14 @@ int dd_dev_main(int argc, char **argv)
 		fprintf(stderr, "devopsdefender: fatal: no randomness\n");
 		return 1;
 	}
+	if (prepare_state(&f) != 0)
+		return 1;
 	f.kids[0] = (struct child){.fleet = &f, .role = "ita", .name = "ita"};
 	f.kids[1] = (struct child){.fleet = &f, .role = "cp", .name = "cp"};
-	f.kids[2] = (struct child){.fleet = &f, .role = "agent", .name = "dev-agent-1"};
-	f.nkids = 3;
+	f.kids[2] = (struct child){.fleet = &f, .role = "runtime",
+				   .name = "runtime-1"};
+	f.kids[3] = (struct child){.fleet = &f, .role = "agent", .name = "dev-agent-1"};
+	f.nkids = 4;
 	for (size_t i = 0; i < f.nkids; i++)
 		dd_buf_init(&f.kids[i].ready_line, 4096);
 	uv_timer_init(&loop, &f.timer);

@@ -151,6 +151,21 @@ dd_err_t dd_service_on_drained(dd_service *svc, void (*cb)(void *ud),
 	return DD_OK;
 }
 
+static void on_signal(uv_signal_t *s, int signum);
+
+/*
+ * Signals are watched before anyone can be told we are ready: a
+ * supervisor that stops us right after readiness must get a drain, not
+ * the default action (which kills the process mid-flight).
+ */
+static void watch_signals(dd_service *svc)
+{
+	if (svc->stopping)
+		return;
+	uv_signal_start(&svc->sigint, on_signal, SIGINT);
+	uv_signal_start(&svc->sigterm, on_signal, SIGTERM);
+}
+
 void dd_service_ready(dd_service *svc)
 {
 	const char *fdtext = getenv("DD_READY_FD");
@@ -158,6 +173,7 @@ void dd_service_ready(dd_service *svc)
 	char *text = NULL;
 	uint64_t fd;
 
+	watch_signals(svc);
 	if (fdtext == NULL || dd_parse_u64(fdtext, 3, 1024, &fd) != DD_OK)
 		return;
 	ports = json_object();
@@ -236,8 +252,7 @@ static void on_signal(uv_signal_t *s, int signum)
 
 dd_err_t dd_service_run(dd_service *svc)
 {
-	uv_signal_start(&svc->sigint, on_signal, SIGINT);
-	uv_signal_start(&svc->sigterm, on_signal, SIGTERM);
+	watch_signals(svc);
 	uv_run(&svc->loop, UV_RUN_DEFAULT);
 	return DD_OK;
 }

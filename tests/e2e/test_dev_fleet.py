@@ -6,6 +6,7 @@ import os
 import re
 import signal
 import subprocess
+import tempfile
 import time
 import urllib.request
 
@@ -15,7 +16,8 @@ from conftest import BASE_ENV, DD_BIN, request
 def start_fleet():
     env = {k: v for k, v in os.environ.items() if not k.startswith("DD_")}
     env["ASAN_OPTIONS"] = BASE_ENV["ASAN_OPTIONS"]
-    p = subprocess.Popen([DD_BIN, "dev", "--port-base", "0"], env=env,
+    p = subprocess.Popen([DD_BIN, "dev", "--port-base", "0",
+                          "--state-dir", tempfile.mkdtemp(prefix="dd-dev-")], env=env,
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                          text=True)
     banner = ""
@@ -48,13 +50,23 @@ def test_register_then_deploy_with_a_local_ci_token():
                                         headers={"Authorization": f"Bearer {rtok}"})
             return json.load(urllib.request.urlopen(rq, timeout=10))["value"]
 
-        body = json.dumps({"app_name": "x", "cmd": ["x"]}).encode()
+        body = json.dumps({"app_name": "hello", "cmd": [
+            "/bin/sh", "-c", "while true; do echo hello from dev; sleep 0.2; done"]}).encode()
         hdr = {"Content-Type": "application/json"}
-        # Verified and admitted (no runtime yet behind this agent: 502).
         r = request(agent, "POST", "/deploy",
                     dict(hdr, Authorization=f"Bearer {ci_token()}"), body)
-        assert r.status in (200, 502), r.body
-        assert r.json().get("code") != "wrong_owner"
+        assert r.status == 200 and r.json()["ok"] is True, r.body
+        # The local runtime runs it for real; its output comes back.
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            r = request(agent, "GET", "/logs/hello",
+                        {"Authorization": f"Bearer {ci_token()}"})
+            if r.status == 200 and "hello from dev" in r.json().get("lines", []):
+                break
+            time.sleep(0.2)
+        assert "hello from dev" in r.json()["lines"]
+        h = request(agent, "GET", "/health").json()
+        assert h["runtime_reachable"] is True and h["runtime_sealed"] is False
         # A token for another audience is not one for us.
         r = request(agent, "POST", "/deploy",
                     dict(hdr, Authorization=f"Bearer {ci_token('other')}"), body)

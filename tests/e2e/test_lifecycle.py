@@ -6,6 +6,7 @@ import signal
 import socket
 import subprocess
 import threading
+import tempfile
 import time
 
 import pytest
@@ -143,7 +144,8 @@ def _children_of(pid):
 def test_dev_fleet_starts_prints_urls_and_stops_cleanly():
     env = {k: v for k, v in os.environ.items() if not k.startswith("DD_")}
     env["ASAN_OPTIONS"] = BASE_ENV["ASAN_OPTIONS"]
-    p = subprocess.Popen([DD_BIN, "dev", "--port-base", "0"], env=env,
+    p = subprocess.Popen([DD_BIN, "dev", "--port-base", "0",
+                          "--state-dir", tempfile.mkdtemp(prefix="dd-dev-")], env=env,
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     banner = ""
     deadline = time.monotonic() + 20
@@ -161,7 +163,7 @@ def test_dev_fleet_starts_prints_urls_and_stops_cleanly():
         assert request(int(port), path="/health").status == 200
     assert re.search(r"local ITA\s+http://127\.0\.0\.1:\d+", banner)
     kids = _children_of(p.pid)
-    assert len(kids) == 3
+    assert len(kids) == 4
     p.send_signal(signal.SIGINT)
     assert p.wait(20) == 0
     err = p.stderr.read()
@@ -174,7 +176,8 @@ def test_dev_fleet_starts_prints_urls_and_stops_cleanly():
 
 def test_dev_children_die_with_a_killed_supervisor():
     env = {k: v for k, v in os.environ.items() if not k.startswith("DD_")}
-    p = subprocess.Popen([DD_BIN, "dev", "--port-base", "0"], env=env,
+    p = subprocess.Popen([DD_BIN, "dev", "--port-base", "0",
+                          "--state-dir", tempfile.mkdtemp(prefix="dd-dev-")], env=env,
                          stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     out = ""
     while "Press Ctrl-C" not in out:
