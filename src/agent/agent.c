@@ -451,7 +451,8 @@ static dd_err_t start_registration(struct agent *a)
 				.vm_name = a->cfg->vm_name,
 				.url = dd_authz_origin(a->authz), .att = a->att,
 				.http = a->http, .st = &a->st,
-				.backoff_ms = a->cfg->register_backoff_ms};
+				.backoff_ms = a->cfg->register_backoff_ms,
+				.check_ms = a->cfg->register_check_secs * 1000};
 	dd_err_t rc;
 
 	memcpy(ro.noise_pub, a->noise.pub, sizeof ro.noise_pub);

@@ -23,6 +23,8 @@ struct dd_registrar {
 	dd_httpc *http;
 	const dd_agent_state *st;
 	uint64_t unit_ms;
+	uint64_t check_ms;
+	char agent_id[128];
 	dd_registered_cb cb;
 	void *ud;
 	unsigned attempts;
@@ -33,6 +35,7 @@ struct dd_registrar {
 };
 
 static void attempt(dd_registrar *r);
+static void on_check_timer(uv_timer_t *t);
 
 static void maybe_free(dd_registrar *r)
 {
@@ -47,6 +50,32 @@ static void maybe_free(dd_registrar *r)
 static void on_timer(uv_timer_t *t)
 {
 	attempt(t->data);
+}
+
+static void on_check(dd_httpc_result *res, void *ud)
+{
+	dd_registrar *r = ud;
+
+	r->call = NULL;
+	if (res->err == DD_OK && res->status == 404) {
+		dd_log_warn("the CP no longer knows %s: registering again",
+			    r->agent_id);
+		r->attempts = 0;
+		attempt(r);
+		return;
+	}
+	uv_timer_start(&r->timer, on_check_timer, r->check_ms, 0);
+}
+
+static void on_check_timer(uv_timer_t *t)
+{
+	dd_registrar *r = t->data;
+	char url[2048];
+	dd_httpc_request rq = {.url = url, .timeout_ms = 10000};
+
+	snprintf(url, sizeof url, "%s/register/%s", r->cp_url, r->agent_id);
+	if (dd_httpc_start(r->http, &rq, on_check, r, &r->call) != DD_OK)
+		uv_timer_start(&r->timer, on_check_timer, r->check_ms, 0);
 }
 
 /* Back off clamp(5n, 5, 60) units (seconds by default), then try again. */
@@ -97,6 +126,8 @@ static void on_registered(dd_httpc_result *res, void *ud)
 		retry(r, "the CP's reply is not {agent_id, hostname, ...}");
 		return;
 	}
+	snprintf(r->agent_id, sizeof r->agent_id, "%s", id);
+	uv_timer_start(&r->timer, on_check_timer, r->check_ms, 0);
 	r->cb(DD_OK, id, host, "", r->ud);
 	json_decref(v);
 }
@@ -232,6 +263,7 @@ dd_err_t dd_registrar_start(uv_loop_t *loop, const dd_registrar_opts *o,
 	r->http = o->http;
 	r->st = o->st;
 	r->unit_ms = o->backoff_ms ? o->backoff_ms : 5000;
+	r->check_ms = o->check_ms ? o->check_ms : 60000;
 	r->cb = cb;
 	r->ud = ud;
 	uv_timer_init(loop, &r->timer);

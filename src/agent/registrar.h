@@ -12,6 +12,11 @@
  * a failed nonce fetch or mint) back off clamp(5 x attempt, 5, 60) units
  * of backoff_ms/5 s; any other 4xx is fatal, because the CP has judged
  * this VM's evidence and asking again will not change its mind.
+ *
+ * Once registered, it asks GET {cp}/register/{agent_id} every check_ms;
+ * a 404 (the CP forgot this agent: a replaced CP, a reaped entry) starts
+ * registration again, and the callback runs again when it lands. Other
+ * failures (the CP is down) are not forgetting and change nothing.
  */
 #ifndef DD_AGENT_REGISTRAR_H
 #define DD_AGENT_REGISTRAR_H
@@ -36,6 +41,7 @@ typedef struct dd_registrar_opts {
 	dd_httpc *http;               /* borrowed */
 	const dd_agent_state *st;     /* borrowed: extras */
 	uint64_t backoff_ms;          /* one back-off unit; 0: 5000 */
+	uint64_t check_ms;            /* re-check period; 0: 60000 */
 } dd_registrar_opts;
 
 /*

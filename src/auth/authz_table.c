@@ -56,6 +56,8 @@ static const dd_authz_entry table[] = {
 	/* --- control plane: agents -------------------------------------- */
 	{"cp", GET, "/register/nonce", EVERYONE, SMALL,
 	 "a single-use registration nonce"},
+	{"cp", GET, "/register/{agent_id}", EVERYONE, SMALL,
+	 "whether the CP knows an agent (agents re-register when not)"},
 	{"cp", POST, "/register", AGENT, 0,
 	 "register: ITA token binding a CP nonce and the Noise key"},
 	{"cp", POST, "/ingress/replace", AGENT, 0,

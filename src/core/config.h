@@ -129,6 +129,7 @@ typedef struct dd_config {
 	uint64_t ee_wait_secs;  /* DD_EE_WAIT_SECS (agent) */
 	char *noise_key_path;   /* DD_NOISE_KEY_PATH (agent), may be NULL */
 	uint64_t register_backoff_ms; /* DD_REGISTER_BACKOFF_MS (agent) */
+	uint64_t register_check_secs; /* DD_REGISTER_CHECK_SECS (agent) */
 	dd_http_limits http;
 } dd_config;
 

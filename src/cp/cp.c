@@ -352,12 +352,20 @@ static dd_err_t record_agent(json_t *record, void *ud)
 	return json_object_set(b->agents, id, record) ? DD_ERR_NOMEM : DD_OK;
 }
 
+static int known_agent(const char *agent_id, void *ud)
+{
+	struct boot *b = ud;
+
+	return json_object_get(b->agents, agent_id) != NULL;
+}
+
 static dd_err_t mount(struct boot *b, char *why, size_t why_len)
 {
 	dd_authz_route extra[DD_CP_AUTH_ROUTES + DD_REG_ROUTES];
 	size_t n = dd_cp_auth_routes(b->auth, extra);
 	dd_cp_register_opts ro = {.env = b->cfg->env, .att = b->att,
-				  .record = record_agent, .record_ud = b,
+				  .record = record_agent, .known = known_agent,
+				  .record_ud = b,
 				  .dev = b->cfg->dev};
 	dd_err_t rc;
 

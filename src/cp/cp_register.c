@@ -36,6 +36,7 @@ struct dd_cp_register {
 	char *env;
 	dd_attestor *att;
 	dd_cp_record_fn record;
+	dd_cp_known_fn known;
 	void *record_ud;
 	int64_t (*now)(void);
 	int dev;
@@ -344,6 +345,21 @@ static void handle_register(dd_http_req *req, const dd_caller *who, void *ud)
 	}
 }
 
+static void handle_known(dd_http_req *req, const dd_caller *who, void *ud)
+{
+	dd_cp_register *r = ud;
+	const char *id = dd_http_req_param(req, "agent_id");
+
+	(void)who;
+	if (id == NULL || strlen(id) > 128 || r->known == NULL ||
+	    !r->known(id, r->record_ud)) {
+		dd_http_respond_error(req, 404, "unknown_agent",
+				      "this control plane does not know that agent");
+		return;
+	}
+	dd_http_respond(req, 200, "application/json", "{\"known\":true}\n", 15);
+}
+
 size_t dd_cp_register_routes(dd_cp_register *r, dd_authz_route *routes)
 {
 	routes[0] = (dd_authz_route){DD_M_GET, "/register/nonce", handle_nonce,
@@ -351,7 +367,9 @@ size_t dd_cp_register_routes(dd_cp_register *r, dd_authz_route *routes)
 	/* Anonymous by nature (the evidence is in the body): sized for it. */
 	routes[1] = (dd_authz_route){DD_M_POST, "/register", handle_register, r,
 				     MAX_BODY, MAX_BODY};
-	return 2;
+	routes[2] = (dd_authz_route){DD_M_GET, "/register/{agent_id}",
+				     handle_known, r, 0, 0};
+	return 3;
 }
 
 dd_err_t dd_cp_register_new(uv_loop_t *loop, const dd_cp_register_opts *o,
@@ -370,6 +388,7 @@ dd_err_t dd_cp_register_new(uv_loop_t *loop, const dd_cp_register_opts *o,
 	r->loop = loop;
 	r->att = o->att;
 	r->record = o->record;
+	r->known = o->known;
 	r->record_ud = o->record_ud;
 	r->now = o->now ? o->now : wall_now;
 	r->dev = o->dev;

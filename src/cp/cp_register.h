@@ -19,6 +19,10 @@
  * (stale_nonce, bad_token, binding_mismatch, not_pinned); a malformed
  * body is 400.
  *
+ *   GET  /register/{id}    200 when the fleet knows the agent, 404
+ *                          unknown_agent when not: a registered agent asks
+ *                          now and then, and registers again if forgotten
+ *
  * The agent id is stable for a Noise key ("dd-<env>-agent-<16 hex of
  * SHA-256(pubkey)>"), so an agent restarted with its key re-registers as
  * itself. The accepted registration goes to the record callback (the
@@ -39,7 +43,7 @@
 #define DD_REG_NONCE_LEN 32
 #define DD_REG_NONCE_TTL_MS 120000
 #define DD_REG_MAX_NONCES 4096
-#define DD_REG_ROUTES 2
+#define DD_REG_ROUTES 3
 
 typedef struct dd_cp_register dd_cp_register;
 
@@ -50,10 +54,14 @@ typedef struct dd_cp_register dd_cp_register;
  */
 typedef dd_err_t (*dd_cp_record_fn)(json_t *record, void *ud);
 
+/* Whether the fleet knows agent_id (1) or not (0): for GET /register/{id}. */
+typedef int (*dd_cp_known_fn)(const char *agent_id, void *ud);
+
 typedef struct dd_cp_register_opts {
 	const char *env;
 	dd_attestor *att;             /* borrowed: its verifier judges tokens */
 	dd_cp_record_fn record;
+	dd_cp_known_fn known;         /* same ud as record */
 	void *record_ud;
 	int64_t (*now)(void);         /* NULL: wall clock (registered_at) */
 	int dev;                      /* admit plain-http agent URLs */

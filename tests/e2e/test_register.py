@@ -107,3 +107,28 @@ def test_unpinned_evidence_is_refused_and_fatal(start, ita_env, cp):
 
 def cp_mrtd(cp):
     return request(cp.port, "GET", "/health").json()["attestation"]["mrtd"]
+
+
+def free_port():
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_forgotten_agents_register_again(start, ita_env):
+    port = free_port()
+    first = start([DD_BIN, "cp"], dict(ita_env, DD_PORT=str(port)))
+    agent = start_agent(start, ita_env, first, DD_REGISTER_CHECK_SECS="1")
+    h = wait_for(lambda: (lambda h: h if h["agent_id"] else None)(
+        request(agent.port, "GET", "/health").json()), what="registration")
+    agent_id = h["agent_id"]
+    assert request(port, "GET", f"/register/{agent_id}").status == 200
+    assert request(port, "GET", "/register/dd-dev-agent-unknown").status == 404
+    assert first.stop() == 0
+    # A replacement CP that does not know the agent (a fresh store).
+    second = start([DD_BIN, "cp"], dict(ita_env, DD_PORT=str(port)))
+    wait_for(lambda: request(port, "GET", f"/register/{agent_id}").status == 200,
+             timeout=30, what="the agent to register with the new CP")
+    assert "registering again" in agent.output()
+    assert f"registered {agent_id}" in second.output()

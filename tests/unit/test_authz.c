@@ -61,6 +61,7 @@ static const struct expect expects[] = {
 	{"cp", "GET", "/auth/agent", {401, OK, OK, 401, 401, 401, OK, 401}},
 	/* Agents prove themselves in the body; the handler checks. */
 	{"cp", "GET", "/register/nonce", {OK, OK, OK, OK, OK, OK, OK, OK}},
+	{"cp", "GET", "/register/a1", {OK, OK, OK, OK, OK, OK, OK, OK}},
 	{"cp", "POST", "/register", {OK, 403, 403, OK, OK, OK, 403, OK}},
 	{"cp", "POST", "/ingress/replace", {OK, 403, 403, OK, OK, OK, 403, OK}},
 	/* Public fields for anyone, full records for owner and admins. */
