@@ -1,0 +1,478 @@
+/*
+ * store_read.c: the fleet store's reads, synchronous on the loop thread
+ * (store.h says what they cost). Each read is one read transaction, so
+ * a record and its extras come from the same snapshot, and every row is
+ * checked on the way out as strictly as on the way in.
+ */
+#include "cp/store_int.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "core/alloc.h"
+#include "core/json.h"
+
+void dd_store_rlock(dd_store *s)
+{
+	if (s->shared)
+		uv_mutex_lock(&s->lock);
+}
+
+void dd_store_runlock(dd_store *s)
+{
+	if (s->shared)
+		uv_mutex_unlock(&s->lock);
+}
+
+static void reset(sqlite3_stmt *st)
+{
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+}
+
+static dd_err_t read_begin(dd_store *s)
+{
+	dd_err_t rc;
+	int src;
+
+	if (s->closing)
+		return DD_ERR_CLOSED;
+	dd_store_rlock(s);
+	src = sqlite3_step(s->r[R_BEGIN]);
+	rc = dd_store_sqlite_err(src);
+	sqlite3_reset(s->r[R_BEGIN]);
+	if (rc)
+		dd_store_runlock(s);
+	return rc;
+}
+
+static void read_end(dd_store *s)
+{
+	sqlite3_step(s->r[R_END]);
+	sqlite3_reset(s->r[R_END]);
+	/* A failed COMMIT of a read leaves nothing to keep: drop it. */
+	if (!sqlite3_get_autocommit(s->rdb))
+		sqlite3_exec(s->rdb, "ROLLBACK", NULL, NULL, NULL);
+	dd_store_runlock(s);
+}
+
+/*
+ * A text column into dst[size]. NULL reads as "". INVALID when it does
+ * not fit or holds a NUL (a damaged row); NOMEM when SQLite could not
+ * produce it.
+ */
+static dd_err_t col_text(sqlite3_stmt *st, int col, char *dst, size_t size)
+{
+	const unsigned char *t;
+	int n;
+
+	dst[0] = '\0';
+	if (sqlite3_column_type(st, col) == SQLITE_NULL)
+		return DD_OK;
+	t = sqlite3_column_text(st, col);
+	n = sqlite3_column_bytes(st, col);
+	if (t == NULL)
+		return DD_ERR_NOMEM;
+	if (n < 0 || (size_t)n >= size)
+		return DD_ERR_INVALID;
+	memcpy(dst, t, (size_t)n);
+	dst[n] = '\0';
+	return strlen(dst) == (size_t)n ? DD_OK : DD_ERR_INVALID;
+}
+
+/* A JSON column (NULL: *out NULL) parsed as strictly as any input. */
+static dd_err_t col_json(sqlite3_stmt *st, int col, size_t max, json_t **out)
+{
+	const unsigned char *t;
+	dd_err_t rc;
+	int n;
+
+	*out = NULL;
+	if (sqlite3_column_type(st, col) == SQLITE_NULL)
+		return DD_OK;
+	t = sqlite3_column_text(st, col);
+	n = sqlite3_column_bytes(st, col);
+	if (t == NULL)
+		return DD_ERR_NOMEM;
+	rc = dd_json_parse(t, (size_t)n, max, out, NULL, 0);
+	return rc == DD_ERR_TOO_LARGE ? DD_ERR_INVALID : rc;
+}
+
+static dd_err_t read_extras(dd_store *s, dd_store_agent *a)
+{
+	sqlite3_stmt *st = s->r[R_EXTRAS];
+	dd_err_t rc = DD_OK;
+	int64_t port;
+	int src;
+
+	src = sqlite3_bind_text(st, 1, a->agent_id, -1, SQLITE_STATIC);
+	while (rc == DD_OK && src == SQLITE_OK) {
+		src = sqlite3_step(st);
+		if (src != SQLITE_ROW)
+			break;
+		src = SQLITE_OK;
+		if (a->n_extras == DD_STORE_MAX_EXTRAS) {
+			rc = DD_ERR_INVALID;
+			break;
+		}
+		rc = col_text(st, 0, a->extras[a->n_extras].label,
+			      sizeof a->extras[0].label);
+		port = sqlite3_column_int64(st, 1);
+		if (rc == DD_OK && (port < 1 || port > 65535))
+			rc = DD_ERR_INVALID;
+		if (rc == DD_OK)
+			a->extras[a->n_extras++].port = (uint16_t)port;
+	}
+	if (rc == DD_OK && src != SQLITE_DONE && src != SQLITE_OK)
+		rc = dd_store_sqlite_err(src);
+	reset(st);
+	return rc;
+}
+
+static dd_err_t pick(const char *v, const char *one, const char *two,
+		     bool *first)
+{
+	if (strcmp(v, one) != 0 && strcmp(v, two) != 0)
+		return DD_ERR_INVALID;
+	*first = strcmp(v, one) == 0;
+	return DD_OK;
+}
+
+static dd_err_t ingress_kind(const char *v, dd_ingress_kind *out)
+{
+	if (strcmp(v, "none") == 0)
+		*out = DD_INGRESS_NONE;
+	else if (strcmp(v, "direct") == 0)
+		*out = DD_INGRESS_DIRECT;
+	else if (strcmp(v, "tunnel") == 0)
+		*out = DD_INGRESS_TUNNEL;
+	else
+		return DD_ERR_INVALID;
+	return DD_OK;
+}
+
+/* The current row of st into a: INVALID for a row that fails a check. */
+static dd_err_t row_to_agent(dd_store *s, sqlite3_stmt *st, dd_store_agent *a)
+{
+	char word[16], kind[16];
+	int64_t id, failures;
+	dd_err_t rc;
+
+	dd_store_agent_init(a);
+	rc = col_text(st, C_AGENT_ID, a->agent_id, sizeof a->agent_id);
+	if (rc == DD_OK)
+		rc = col_text(st, C_HOSTNAME, a->hostname, sizeof a->hostname);
+	if (rc == DD_OK)
+		rc = col_text(st, C_VM_NAME, a->vm_name, sizeof a->vm_name);
+	if (rc == DD_OK)
+		rc = col_text(st, C_ENV, a->env, sizeof a->env);
+	if (rc == DD_OK)
+		rc = col_text(st, C_ATT_TYPE, a->attestation_type,
+			      sizeof a->attestation_type);
+	if (rc == DD_OK)
+		rc = col_text(st, C_STATUS, word, sizeof word);
+	if (rc == DD_OK)
+		rc = dd_agent_status_parse(word, &a->status);
+	if (rc == DD_OK)
+		rc = col_text(st, C_MODE, word, sizeof word);
+	if (rc == DD_OK)
+		rc = pick(word, "read_only", "read_write", &a->read_only);
+	if (rc == DD_OK)
+		rc = col_text(st, C_INTEGRITY, word, sizeof word);
+	if (rc == DD_OK)
+		rc = pick(word, "clean", "controlled", &a->clean);
+	if (rc == DD_OK)
+		rc = col_text(st, C_OWNER_KIND, kind, sizeof kind);
+	if (rc == DD_OK && kind[0] != '\0') {
+		a->has_owner = true;
+		rc = dd_principal_kind_parse(kind, &a->owner.kind);
+		if (rc == DD_OK)
+			rc = col_text(st, C_OWNER_NAME, a->owner.name,
+				      sizeof a->owner.name);
+		id = sqlite3_column_int64(st, C_OWNER_ID);
+		a->owner.id = id > 0 ? (uint64_t)id : 0;
+	}
+	if (rc == DD_OK)
+		rc = col_text(st, C_ITA_TCB, a->ita.tcb_status,
+			      sizeof a->ita.tcb_status);
+	if (rc == DD_OK)
+		rc = col_text(st, C_ITA_ATTESTER, a->ita.attester_type,
+			      sizeof a->ita.attester_type);
+	if (rc == DD_OK)
+		rc = col_text(st, C_ITA_MRTD, a->ita.mrtd, sizeof a->ita.mrtd);
+	if (rc == DD_OK)
+		rc = col_text(st, C_ITA_MRSIGNER, a->ita.mrsigner,
+			      sizeof a->ita.mrsigner);
+	if (rc == DD_OK)
+		rc = col_text(st, C_ITA_REPORT_DATA, a->ita.report_data,
+			      sizeof a->ita.report_data);
+	if (rc == DD_OK)
+		rc = col_text(st, C_NOISE_PUBKEY, a->noise_pubkey,
+			      sizeof a->noise_pubkey);
+	if (rc == DD_OK)
+		rc = col_text(st, C_TUNNEL_ID, a->tunnel_id,
+			      sizeof a->tunnel_id);
+	if (rc == DD_OK)
+		rc = col_text(st, C_INGRESS_KIND, word, sizeof word);
+	if (rc == DD_OK)
+		rc = ingress_kind(word, &a->ingress);
+	if (rc == DD_OK)
+		rc = col_text(st, C_INGRESS_URL, a->ingress_url,
+			      sizeof a->ingress_url);
+	if (rc == DD_OK)
+		rc = col_text(st, C_LAST_ERROR, a->last_error,
+			      sizeof a->last_error);
+	if (rc == DD_OK)
+		rc = col_json(st, C_ITA_CLAIMS, DD_STORE_CLAIMS_MAX,
+			      &a->ita.claims);
+	if (rc == DD_OK)
+		rc = col_json(st, C_INGRESS_DETAIL, DD_STORE_DETAIL_MAX,
+			      &a->ingress_detail);
+	if (rc == DD_OK)
+		rc = col_json(st, C_HEALTH, DD_STORE_HEALTH_MAX, &a->health);
+	if (rc == DD_OK)
+		rc = read_extras(s, a);
+	if (rc)
+		return rc;
+	a->ita.iat = sqlite3_column_int64(st, C_ITA_IAT);
+	a->ita.exp = sqlite3_column_int64(st, C_ITA_EXP);
+	a->last_seen_ms = sqlite3_column_int64(st, C_LAST_SEEN);
+	a->registered_at_ms = sqlite3_column_int64(st, C_REGISTERED_AT);
+	a->last_failure_ms = sqlite3_column_int64(st, C_LAST_FAILURE_AT);
+	failures = sqlite3_column_int64(st, C_FAILURES);
+	if (failures < 0 || failures > UINT32_MAX)
+		return DD_ERR_INVALID;
+	a->failures = (uint32_t)failures;
+	/* The parse caps above bounded the sizes already. */
+	rc = dd_store_agent_check_read(a);
+	if (rc)
+		return rc == DD_ERR_NOMEM ? rc : DD_ERR_INVALID;
+	if (a->ita.claims == NULL)
+		a->ita.claims = json_object();
+	if (a->health == NULL)
+		a->health = json_object();
+	if (a->ita.claims == NULL || a->health == NULL)
+		return DD_ERR_NOMEM;
+	return DD_OK;
+}
+
+dd_err_t dd_store_get(dd_store *s, const char *agent_id, dd_store_agent *out)
+{
+	sqlite3_stmt *st;
+	dd_err_t rc;
+	int src;
+
+	dd_store_agent_init(out);
+	if (!dd_store_id_ok(agent_id))
+		return DD_ERR_NOT_FOUND;
+	rc = read_begin(s);
+	if (rc)
+		return rc;
+	st = s->r[R_GET];
+	src = sqlite3_bind_text(st, 1, agent_id, -1, SQLITE_STATIC);
+	if (src == SQLITE_OK)
+		src = sqlite3_step(st);
+	if (src == SQLITE_ROW)
+		rc = row_to_agent(s, st, out);
+	else if (src == SQLITE_DONE)
+		rc = DD_ERR_NOT_FOUND;
+	else
+		rc = dd_store_sqlite_err(src);
+	reset(st);
+	read_end(s);
+	if (rc)
+		dd_store_agent_clear(out);
+	return rc;
+}
+
+dd_err_t dd_store_list(dd_store *s, dd_store_agent **out, size_t *n_out,
+		       size_t *skipped)
+{
+	dd_store_agent *v = NULL, *grown;
+	size_t n = 0, cap = 0, bad = 0;
+	sqlite3_stmt *st;
+	dd_err_t rc;
+	int src;
+
+	*out = NULL;
+	*n_out = 0;
+	if (skipped != NULL)
+		*skipped = 0;
+	rc = read_begin(s);
+	if (rc)
+		return rc;
+	st = s->r[R_LIST];
+	for (;;) {
+		src = sqlite3_step(st);
+		if (src != SQLITE_ROW) {
+			rc = dd_store_sqlite_err(src);
+			break;
+		}
+		/* Rows past the cap can only come from outside the store. */
+		if (n == DD_STORE_MAX_AGENTS) {
+			bad++;
+			continue;
+		}
+		if (n == cap) {
+			cap = cap ? cap * 2 : 16;
+			grown = dd_realloc(v, cap * sizeof *v);
+			if (grown == NULL) {
+				rc = DD_ERR_NOMEM;
+				break;
+			}
+			v = grown;
+		}
+		rc = row_to_agent(s, st, &v[n]);
+		if (rc == DD_ERR_INVALID) {
+			dd_store_agent_clear(&v[n]);
+			bad++;
+			rc = DD_OK;
+			continue;
+		}
+		if (rc) {
+			dd_store_agent_clear(&v[n]);
+			break;
+		}
+		n++;
+	}
+	reset(st);
+	read_end(s);
+	if (rc) {
+		dd_store_agents_free(v, n);
+		return rc;
+	}
+	*out = v;
+	*n_out = n;
+	if (skipped != NULL)
+		*skipped = bad;
+	return DD_OK;
+}
+
+dd_err_t dd_store_count(dd_store *s, dd_store_counts *out)
+{
+	sqlite3_stmt *st;
+	dd_agent_status status;
+	const unsigned char *t;
+	int64_t n;
+	double oracles;
+	dd_err_t rc;
+	int src;
+
+	memset(out, 0, sizeof *out);
+	rc = read_begin(s);
+	if (rc)
+		return rc;
+	st = s->r[R_COUNTS];
+	for (;;) {
+		src = sqlite3_step(st);
+		if (src != SQLITE_ROW)
+			break;
+		t = sqlite3_column_text(st, 0);
+		n = sqlite3_column_int64(st, 1);
+		oracles = sqlite3_column_double(st, 2);
+		if (n < 0)
+			n = 0;
+		out->agents += (size_t)n;
+		if (oracles > 0)
+			out->oracles += (uint64_t)oracles;
+		if (t != NULL &&
+		    dd_agent_status_parse((const char *)t, &status) == DD_OK)
+			out->by_status[status] += (size_t)n;
+	}
+	rc = dd_store_sqlite_err(src);
+	reset(st);
+	read_end(s);
+	if (rc)
+		memset(out, 0, sizeof *out);
+	return rc;
+}
+
+dd_err_t dd_store_history(dd_store *s, const char *agent_id,
+			  dd_store_event **out, size_t *n_out)
+{
+	dd_store_event *v = NULL, *e;
+	size_t n = 0, cap = 0;
+	char from[16], to[16];
+	sqlite3_stmt *st;
+	dd_err_t rc;
+	int src;
+
+	*out = NULL;
+	*n_out = 0;
+	if (!dd_store_id_ok(agent_id))
+		return DD_OK;
+	rc = read_begin(s);
+	if (rc)
+		return rc;
+	st = s->r[R_HISTORY];
+	src = sqlite3_bind_text(st, 1, agent_id, -1, SQLITE_STATIC);
+	while (rc == DD_OK && src == SQLITE_OK && n < DD_STORE_HISTORY_MAX) {
+		src = sqlite3_step(st);
+		if (src != SQLITE_ROW)
+			break;
+		src = SQLITE_OK;
+		if (n == cap) {
+			cap = cap ? cap * 2 : 8;
+			e = dd_realloc(v, cap * sizeof *v);
+			if (e == NULL) {
+				rc = DD_ERR_NOMEM;
+				break;
+			}
+			v = e;
+		}
+		e = &v[n];
+		memset(e, 0, sizeof *e);
+		e->at_ms = sqlite3_column_int64(st, 0);
+		rc = col_text(st, 1, from, sizeof from);
+		if (rc == DD_OK)
+			rc = col_text(st, 2, to, sizeof to);
+		if (rc == DD_OK)
+			rc = col_text(st, 3, e->reason, sizeof e->reason);
+		if (rc == DD_OK)
+			rc = dd_agent_status_parse(to, &e->to);
+		e->has_from = rc == DD_OK && from[0] != '\0';
+		if (e->has_from)
+			rc = dd_agent_status_parse(from, &e->from);
+		if (rc == DD_OK)
+			n++;
+	}
+	if (rc == DD_OK && src != SQLITE_OK && src != SQLITE_DONE)
+		rc = dd_store_sqlite_err(src);
+	reset(st);
+	read_end(s);
+	if (rc) {
+		dd_free(v);
+		return rc;
+	}
+	*out = v;
+	*n_out = n;
+	return DD_OK;
+}
+
+dd_err_t dd_store_export(dd_store *s, dd_buf *out, size_t *skipped)
+{
+	dd_store_agent *v = NULL;
+	json_t *arr = NULL, *doc = NULL, *rec;
+	size_t n = 0;
+	dd_err_t rc;
+
+	rc = dd_store_list(s, &v, &n, skipped);
+	if (rc)
+		return rc;
+	arr = json_array();
+	rc = arr != NULL ? DD_OK : DD_ERR_NOMEM;
+	for (size_t i = 0; rc == DD_OK && i < n; i++) {
+		rc = dd_store_agent_to_json(&v[i], &rec);
+		if (rc == DD_OK && json_array_append_new(arr, rec) != 0)
+			rc = DD_ERR_NOMEM;
+	}
+	if (rc)
+		goto out;
+	doc = json_pack("{s:O}", "agents", arr);
+	rc = doc != NULL ? dd_store_json_dump(doc, out) : DD_ERR_NOMEM;
+out:
+	json_decref(doc);
+	json_decref(arr);
+	dd_store_agents_free(v, n);
+	return rc;
+}
