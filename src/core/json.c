@@ -123,10 +123,18 @@ struct dump {
 	dd_err_t rc;
 };
 
+/*
+ * jansson 2.14 ignores a failed callback while writing an object key and
+ * goes on: later, smaller chunks may still fit. So the first failure is
+ * sticky (everything after it is refused too) and decides the result
+ * even when jansson reports success.
+ */
 static int dump_cb(const char *chunk, size_t size, void *ud)
 {
 	struct dump *d = ud;
 
+	if (d->rc != DD_OK)
+		return -1;
 	d->rc = dd_buf_append(d->b, chunk, size);
 	return d->rc == DD_OK ? 0 : -1;
 }
@@ -137,7 +145,8 @@ dd_err_t dd_json_append(dd_buf *b, const json_t *v)
 	size_t before = b->len;
 
 	if (json_dump_callback(v, dump_cb, &d,
-			       JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(15)) != 0) {
+			       JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(15)) != 0 ||
+	    d.rc != DD_OK) {
 		/* Leave the buffer as it was, not half-written. */
 		b->len = before;
 		if (b->data != NULL)

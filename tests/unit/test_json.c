@@ -2,6 +2,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -86,6 +87,39 @@ static void append_is_all_or_nothing(void **state)
 	json_decref(v);
 }
 
+/*
+ * Every cap between nothing and the whole text: either the complete JSON
+ * or TOO_LARGE with the buffer untouched; never a dump with a key lost
+ * (jansson carries on after a failed key write).
+ */
+static void no_cap_yields_broken_json(void **state)
+{
+	json_t *v = json_pack("{s:s, s:i, s:{s:s}}", "a-long-key-name", "v",
+			      "another-long-key", 1, "nested-key-name", "x",
+			      "yy");
+	char *full = json_dumps(v, JSON_COMPACT);
+	size_t n = strlen(full);
+
+	(void)state;
+	for (size_t cap = 0; cap <= n; cap++) {
+		dd_buf b;
+		dd_err_t rc;
+
+		dd_buf_init(&b, cap);
+		rc = dd_json_append(&b, v);
+		if (cap < n) {
+			assert_int_equal(rc, DD_ERR_TOO_LARGE);
+			assert_int_equal(b.len, 0);
+		} else {
+			assert_int_equal(rc, DD_OK);
+			assert_string_equal(dd_buf_str(&b), full);
+		}
+		dd_buf_free(&b);
+	}
+	free(full);
+	json_decref(v);
+}
+
 static void allocation_failures_are_clean(void **state)
 {
 	(void)state;
@@ -120,6 +154,7 @@ int main(void)
 		cmocka_unit_test(parse_reports_where_and_why),
 		cmocka_unit_test(typed_getters),
 		cmocka_unit_test(append_is_all_or_nothing),
+		cmocka_unit_test(no_cap_yields_broken_json),
 		cmocka_unit_test(allocation_failures_are_clean),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
