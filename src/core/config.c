@@ -148,6 +148,9 @@ static const struct var vars[] = {
 	{"DD_MEASUREMENT_ENFORCE", T_FLAG, "1", 0, 0, DD_MODE_CP, 0, false,
 	 OFF(measurement_enforce), NULL,
 	 "refuse what pinning rejects (0: only warn)"},
+	{"DD_STORE_PATH", T_NONBLANK, "/var/lib/devopsdefender/cp.db", 0, 0,
+	 DD_MODE_CP, 0, false, OFF(store_path), NULL,
+	 "the fleet store (SQLite; an absolute path, or :memory: for tests)"},
 	{"DD_PUBLIC_URL", T_URL, NULL, 0, 0, ALL_SERVERS, 0, false,
 	 OFF(public_url), NULL,
 	 "public origin of this process (default https://DD_HOSTNAME)"},
@@ -569,6 +572,12 @@ static void check_cross(const dd_config *cfg, dd_buf *errors, int *bad)
 		*bad = 1;
 	}
 	check_attestation(cfg, errors, bad);
+	if (cfg->mode == DD_MODE_CP && cfg->store_path != NULL &&
+	    cfg->store_path[0] != '/' && strcmp(cfg->store_path, ":memory:") != 0) {
+		dd_buf_append_str(errors, "DD_STORE_PATH: must be an absolute path "
+					  "or :memory:\n");
+		*bad = 1;
+	}
 	check_cookie_secret(cfg, errors, bad);
 	if (cfg->http.max_body_unauth > cfg->http.max_body) {
 		dd_buf_append_str(errors, "DD_HTTP_MAX_BODY_UNAUTH: must not exceed "

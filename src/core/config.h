@@ -112,6 +112,7 @@ typedef struct dd_config {
 	char *expected_rtmr[4]; /* DD_EXPECTED_RTMR0..3, may be NULL */
 	int measurement_enforce; /* DD_MEASUREMENT_ENFORCE */
 	char *public_url;       /* DD_PUBLIC_URL, may be NULL (derived) */
+	char *store_path;       /* DD_STORE_PATH (cp): a file or ":memory:" */
 	char *cookie_secret;    /* DD_AUTH_COOKIE_SECRET, secret (cp) */
 	char *cookie_domain;    /* DD_AUTH_COOKIE_DOMAIN, may be NULL */
 	char *broker_url;       /* DD_AUTH_BROKER_URL (agent), may be NULL */

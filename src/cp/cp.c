@@ -14,6 +14,7 @@
 #include "cp/cp_attest.h"
 #include "cp/cp_auth.h"
 #include "cp/cp_register.h"
+#include "cp/store.h"
 #include "net/http.h"
 #include "net/httpc.h"
 #include "net/ndjson.h"
@@ -236,7 +237,8 @@ struct boot {
 	dd_attestor *att;
 	dd_cp_auth *auth;
 	dd_cp_register *reg;
-	json_t *agents;     /* agent_id -> record, until the fleet store */
+	dd_store *store;
+	int store_closed;
 	int clients_closed;
 	dd_err_t err;       /* why the boot failed, DD_OK otherwise */
 };
@@ -312,10 +314,21 @@ static void on_shutdown(void *ud)
 	dd_cp_auth_close(b->auth);
 }
 
+static void close_store(struct boot *b)
+{
+	if (b->store_closed)
+		return;
+	b->store_closed = 1;
+	/* Queued writes finish (and answer their requests) first. */
+	dd_store_close(b->store, NULL, NULL);
+	b->store = NULL;
+}
+
 static void on_drained(void *ud)
 {
 	struct boot *b = ud;
 
+	close_store(b);
 	if (b->clients_closed)
 		return;
 	b->clients_closed = 1;
@@ -342,37 +355,15 @@ static dd_err_t make_clients(struct boot *b)
 	return rc;
 }
 
-static dd_err_t record_agent(json_t *record, void *ud)
-{
-	struct boot *b = ud;
-	const char *id = json_string_value(json_object_get(record, "agent_id"));
-
-	if (id == NULL)
-		return DD_ERR_INVALID;
-	return json_object_set(b->agents, id, record) ? DD_ERR_NOMEM : DD_OK;
-}
-
-static int known_agent(const char *agent_id, void *ud)
-{
-	struct boot *b = ud;
-
-	return json_object_get(b->agents, agent_id) != NULL;
-}
-
 static dd_err_t mount(struct boot *b, char *why, size_t why_len)
 {
 	dd_authz_route extra[DD_CP_AUTH_ROUTES + DD_REG_ROUTES];
 	size_t n = dd_cp_auth_routes(b->auth, extra);
 	dd_cp_register_opts ro = {.env = b->cfg->env, .att = b->att,
-				  .record = record_agent, .known = known_agent,
-				  .record_ud = b,
-				  .dev = b->cfg->dev};
+				  .store = b->store, .dev = b->cfg->dev};
 	dd_err_t rc;
 
-	b->agents = json_object();
-	rc = b->agents ? dd_cp_register_new(dd_service_loop(b->svc), &ro,
-					    &b->reg)
-		       : DD_ERR_NOMEM;
+	rc = dd_cp_register_new(dd_service_loop(b->svc), &ro, &b->reg);
 	if (rc)
 		return rc;
 	n += dd_cp_register_routes(b->reg, extra + n);
@@ -404,6 +395,14 @@ static dd_err_t boot(struct boot *b)
 	rc = dd_cp_auth_new(b->cfg, loop, b->http, &b->auth, why, sizeof why);
 	if (rc) {
 		dd_log_err(rc, "setting up sign-in: %s", why);
+		return rc;
+	}
+	rc = dd_store_open(loop, b->cfg->store_path, &(dd_store_opts){
+				   .env = b->cfg->env}, &b->store, why,
+			   sizeof why);
+	if (rc) {
+		dd_log_err(rc, "opening the fleet store %s: %s",
+			   b->cfg->store_path, why);
 		return rc;
 	}
 	rc = dd_cp_new(b->cfg, loop, &b->cp);
@@ -450,9 +449,9 @@ dd_err_t dd_cp_run(const dd_config *cfg)
 	}
 	on_drained(&b);
 	uv_run(dd_service_loop(b.svc), UV_RUN_DEFAULT);
+	/* The store has answered its last write: nothing points here now. */
 	dd_service_free(b.svc);
 	dd_cp_register_free(b.reg);
-	json_decref(b.agents);
 	dd_cp_auth_free(b.auth);
 	dd_ndjson_free(b.ee);
 	dd_httpc_free(b.http);

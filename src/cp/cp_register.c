@@ -27,6 +27,7 @@ struct pending {
 	dd_http_req *req;         /* NULL once the client went away */
 	uint8_t nonce[DD_REG_NONCE_LEN];
 	uint8_t pubkey[32];
+	char agent_id[96];
 	json_t *body;
 	struct pending *prev, *next;
 };
@@ -35,9 +36,7 @@ struct dd_cp_register {
 	uv_loop_t *loop;
 	char *env;
 	dd_attestor *att;
-	dd_cp_record_fn record;
-	dd_cp_known_fn known;
-	void *record_ud;
+	dd_store *store;
 	int64_t (*now)(void);
 	int dev;
 	struct nonce nonces[DD_REG_MAX_NONCES];
@@ -213,27 +212,52 @@ static const char *check_body(const json_t *b, struct pending *p, int dev)
 	return NULL;
 }
 
-static json_t *record_of(const struct pending *p, const dd_ita_verdict *v,
-			 json_t *claims, const char *agent_id)
+static void copy(char *dst, size_t cap, const char *src)
+{
+	snprintf(dst, cap, "%s", src ? src : "");
+}
+
+/* The registration as a fleet-store record (claims borrowed). */
+static void agent_of(const struct pending *p, const dd_ita_verdict *v,
+		     json_t *claims, const char *agent_id, dd_store_agent *a)
 {
 	const char *vm = json_string_value(json_object_get(p->body, "vm_name"));
-	json_t *ex = json_object_get(p->body, "extra_ingress");
-	char key[65];
+	json_t *ex = json_object_get(p->body, "extra_ingress"), *e;
+	int64_t now_ms = p->r->now() * 1000;
+	size_t i;
 
-	dd_hex_encode(p->pubkey, 32, key);
-	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:{s:s, s:s, s:s},"
-			 " s:O, s:O, s:{s:s, s:O}, s:I}",
-			 "agent_id", agent_id, "vm_name", vm, "hostname", vm,
-			 "env", p->r->env, "status", "registered",
-			 "noise_pubkey", key,
-			 "attestation", "mrtd", v->claims.mrtd, "tcb_status",
-			 v->claims.tcb_status, "report_data",
-			 v->claims.report_data,
-			 "claims", claims,
-			 "extra_ingress", json_is_array(ex) ? ex : json_null(),
-			 "ingress", "kind", "direct", "url",
-			 json_object_get(p->body, "url"),
-			 "registered_at", (json_int_t)p->r->now());
+	dd_store_agent_init(a);
+	copy(a->agent_id, sizeof a->agent_id, agent_id);
+	copy(a->hostname, sizeof a->hostname, vm);
+	copy(a->vm_name, sizeof a->vm_name, vm);
+	copy(a->env, sizeof a->env, p->r->env);
+	copy(a->attestation_type, sizeof a->attestation_type, "tdx");
+	a->status = DD_AGENT_REGISTERING;
+	a->ita.iat = v->claims.iat;
+	a->ita.exp = v->claims.exp;
+	copy(a->ita.tcb_status, sizeof a->ita.tcb_status, v->claims.tcb_status);
+	copy(a->ita.attester_type, sizeof a->ita.attester_type,
+	     v->claims.attester_type);
+	copy(a->ita.mrtd, sizeof a->ita.mrtd, v->claims.mrtd);
+	copy(a->ita.mrsigner, sizeof a->ita.mrsigner, v->claims.mrsignerseam);
+	copy(a->ita.report_data, sizeof a->ita.report_data,
+	     v->claims.report_data);
+	a->ita.claims = claims;
+	dd_hex_encode(p->pubkey, 32, a->noise_pubkey);
+	a->ingress = DD_INGRESS_DIRECT;
+	copy(a->ingress_url, sizeof a->ingress_url,
+	     json_string_value(json_object_get(p->body, "url")));
+	json_array_foreach(ex, i, e) {
+		if (a->n_extras == DD_STORE_MAX_EXTRAS)
+			break;
+		copy(a->extras[a->n_extras].label,
+		     sizeof a->extras[a->n_extras].label,
+		     json_string_value(json_object_get(e, "hostname_label")));
+		a->extras[a->n_extras++].port =
+			(uint16_t)json_integer_value(json_object_get(e, "port"));
+	}
+	a->registered_at_ms = now_ms;
+	a->last_seen_ms = now_ms;
 }
 
 static void respond_registered(dd_http_req *req, const char *agent_id,
@@ -250,50 +274,77 @@ static void respond_registered(dd_http_req *req, const char *agent_id,
 	json_decref(o);
 }
 
-static void on_verdict(const dd_ita_verdict *v, json_t *claims, void *ud)
+/* The store committed (or refused) the registration: now the agent hears. */
+static void on_stored(const dd_store_result *res, void *ud)
 {
 	struct pending *p = ud;
 	dd_http_req *req = p->req;
-	char agent_id[96];
-	json_t *rec;
-	dd_err_t rc;
 
 	unlink_pending(p);
 	if (req == NULL)
 		goto out;
 	dd_http_req_on_abort(req, NULL, NULL);
+	if (res->rc) {
+		dd_http_respond_error(req, 503, "store_failed",
+				      "cannot record the registration: %s",
+				      res->why[0] ? res->why
+						  : dd_strerror(res->rc));
+		goto out;
+	}
+	dd_log_info("registered %s vm=%s", p->agent_id,
+		    json_string_value(json_object_get(p->body, "vm_name")));
+	respond_registered(req, p->agent_id,
+			   json_string_value(json_object_get(p->body, "vm_name")));
+out:
+	pending_free(p);
+}
+
+static void on_verdict(const dd_ita_verdict *v, json_t *claims, void *ud)
+{
+	struct pending *p = ud;
+	dd_http_req *req = p->req;
+	dd_store_agent a;
+	char why[160];
+	dd_err_t rc;
+
+	if (req == NULL)
+		goto done;
 	if (v->err) {
+		dd_http_req_on_abort(req, NULL, NULL);
 		dd_http_respond_error(req, v->err == DD_ERR_UPSTREAM ? 502
 				      : v->err == DD_ERR_CANCELLED ? 503 : 401,
 				      v->pin != DD_PIN_PASS &&
 				      v->pin != DD_PIN_UNPINNED ? "not_pinned"
 								: "bad_token",
 				      "%s", v->why);
-		goto out;
+		goto done;
 	}
 	if (dd_binding_check_hex(v->claims.report_data, p->nonce,
 				 sizeof p->nonce, p->pubkey) != DD_OK) {
+		dd_http_req_on_abort(req, NULL, NULL);
 		dd_http_respond_error(req, 401, "binding_mismatch",
 				      "the token's report_data does not bind this "
 				      "nonce and Noise key");
-		goto out;
+		goto done;
 	}
-	dd_cp_agent_id(p->r->env, p->pubkey, agent_id);
-	rec = record_of(p, v, claims, agent_id);
-	rc = rec ? p->r->record(rec, p->r->record_ud) : DD_ERR_NOMEM;
-	json_decref(rec);
-	if (rc) {
-		dd_http_respond_error(req, 503, "store_failed",
-				      "cannot record the registration: %s",
-				      dd_strerror(rc));
-		goto out;
-	}
-	dd_log_info("registered %s vm=%s mrtd=%.16s... pinning=%s", agent_id,
-		    json_string_value(json_object_get(p->body, "vm_name")),
-		    v->claims.mrtd, dd_pin_verdict_name(v->pin));
-	respond_registered(req, agent_id,
-			   json_string_value(json_object_get(p->body, "vm_name")));
-out:
+	dd_cp_agent_id(p->r->env, p->pubkey, p->agent_id);
+	agent_of(p, v, claims, p->agent_id, &a);
+	rc = dd_store_agent_check(&a, why, sizeof why);
+	if (rc == DD_OK)
+		rc = dd_store_register(p->r->store, &a, on_stored, p);
+	a.ita.claims = NULL; /* borrowed */
+	dd_store_agent_clear(&a);
+	/* Stored: on_stored answers (the abort hook stays for it). */
+	if (rc == DD_OK)
+		return;
+	dd_http_req_on_abort(req, NULL, NULL);
+	dd_http_respond_error(req, rc == DD_ERR_INVALID ? 400 : 503,
+			      rc == DD_ERR_INVALID ? "bad_request"
+						   : "store_failed",
+			      "cannot record the registration: %s",
+			      rc == DD_ERR_INVALID ? why : dd_strerror(rc));
+done:
+	unlink_pending(p);
 	pending_free(p);
 }
 
@@ -349,12 +400,20 @@ static void handle_known(dd_http_req *req, const dd_caller *who, void *ud)
 {
 	dd_cp_register *r = ud;
 	const char *id = dd_http_req_param(req, "agent_id");
+	dd_store_agent a;
+	dd_err_t rc;
 
 	(void)who;
-	if (id == NULL || strlen(id) > 128 || r->known == NULL ||
-	    !r->known(id, r->record_ud)) {
+	rc = id != NULL && strlen(id) <= DD_STORE_ID_MAX
+	     ? dd_store_get(r->store, id, &a) : DD_ERR_NOT_FOUND;
+	dd_store_agent_clear(&a);
+	if (rc == DD_ERR_NOT_FOUND) {
 		dd_http_respond_error(req, 404, "unknown_agent",
 				      "this control plane does not know that agent");
+		return;
+	}
+	if (rc) {
+		dd_http_respond_err(req, rc, "reading the fleet store");
 		return;
 	}
 	dd_http_respond(req, 200, "application/json", "{\"known\":true}\n", 15);
@@ -387,9 +446,7 @@ dd_err_t dd_cp_register_new(uv_loop_t *loop, const dd_cp_register_opts *o,
 	}
 	r->loop = loop;
 	r->att = o->att;
-	r->record = o->record;
-	r->known = o->known;
-	r->record_ud = o->record_ud;
+	r->store = o->store;
 	r->now = o->now ? o->now : wall_now;
 	r->dev = o->dev;
 	*out = r;

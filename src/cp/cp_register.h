@@ -25,8 +25,10 @@
  *
  * The agent id is stable for a Noise key ("dd-<env>-agent-<16 hex of
  * SHA-256(pubkey)>"), so an agent restarted with its key re-registers as
- * itself. The accepted registration goes to the record callback (the
- * fleet store); the reply carries the id, hostname and ingress.
+ * itself. The accepted registration is written to the fleet store
+ * (status registering) and answered once committed: the reply carries
+ * the id, hostname and ingress. The store must be closed (its queued
+ * writes answered) before dd_cp_register_free.
  */
 #ifndef DD_CP_CP_REGISTER_H
 #define DD_CP_CP_REGISTER_H
@@ -38,6 +40,7 @@
 
 #include "attest/attestor.h"
 #include "auth/authz.h"
+#include "cp/store.h"
 #include "core/err.h"
 
 #define DD_REG_NONCE_LEN 32
@@ -47,22 +50,10 @@
 
 typedef struct dd_cp_register dd_cp_register;
 
-/*
- * An accepted registration: record is the agent's record (borrowed;
- * json_incref to keep). Return DD_OK when stored; an error fails the
- * request with 503 (the agent retries).
- */
-typedef dd_err_t (*dd_cp_record_fn)(json_t *record, void *ud);
-
-/* Whether the fleet knows agent_id (1) or not (0): for GET /register/{id}. */
-typedef int (*dd_cp_known_fn)(const char *agent_id, void *ud);
-
 typedef struct dd_cp_register_opts {
 	const char *env;
 	dd_attestor *att;             /* borrowed: its verifier judges tokens */
-	dd_cp_record_fn record;
-	dd_cp_known_fn known;         /* same ud as record */
-	void *record_ud;
+	dd_store *store;              /* borrowed: where registrations go */
 	int64_t (*now)(void);         /* NULL: wall clock (registered_at) */
 	int dev;                      /* admit plain-http agent URLs */
 } dd_cp_register_opts;

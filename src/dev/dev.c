@@ -285,8 +285,11 @@ static size_t role_env(const struct fleet *f, const struct child *c,
 			 (unsigned long long)base);
 		snprintf(vars[1], sizeof vars[1], "DD_AUTH_COOKIE_SECRET=%s",
 			 f->cookie_secret);
+		snprintf(vars[2], sizeof vars[2], "DD_STORE_PATH=%s/cp.db",
+			 f->state);
 		over[n++] = vars[0];
 		over[n++] = vars[1];
+		over[n++] = vars[2];
 		return n;
 	}
 	snprintf(vars[0], sizeof vars[0], "DD_PORT=%llu",

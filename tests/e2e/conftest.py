@@ -44,6 +44,8 @@ BASE_ENV = {
     "DD_AUTH_COOKIE_SECRET": "e2e-cookie-secret-of-at-least-32-bytes",
     # Agents under test mostly run without a workload runtime behind them.
     "DD_EE_WAIT_SECS": "0",
+    # Each CP under test keeps its fleet in memory unless a test says so.
+    "DD_STORE_PATH": ":memory:",
     "ASAN_OPTIONS": "abort_on_error=1:detect_leaks=1",
     "UBSAN_OPTIONS": "print_stacktrace=1:halt_on_error=1",
 }

@@ -132,3 +132,18 @@ def test_forgotten_agents_register_again(start, ita_env):
              timeout=30, what="the agent to register with the new CP")
     assert "registering again" in agent.output()
     assert f"registered {agent_id}" in second.output()
+
+
+def test_the_fleet_survives_a_cp_restart(start, ita_env, tmp_path):
+    port = free_port()
+    env = dict(ita_env, DD_PORT=str(port), DD_STORE_PATH=str(tmp_path / "cp.db"))
+    first = start([DD_BIN, "cp"], env)
+    agent = start_agent(start, ita_env, first, DD_REGISTER_CHECK_SECS="3600")
+    h = wait_for(lambda: (lambda h: h if h["agent_id"] else None)(
+        request(agent.port, "GET", "/health").json()), what="registration")
+    assert first.stop() == 0
+    assert oct((tmp_path / "cp.db").stat().st_mode & 0o777) == "0o600"
+    second = start([DD_BIN, "cp"], env)
+    # Known at once: nothing was lost, nobody had to register again.
+    assert request(port, "GET", f"/register/{h['agent_id']}").status == 200
+    assert "registered" not in second.output().replace("registered with", "")
