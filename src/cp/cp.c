@@ -34,6 +34,7 @@ struct dd_cp {
 	uint64_t health_sec;
 	dd_attestor *att;       /* NULL in tests that mount only /health */
 	dd_cp_attest *attest;
+	dd_store *store;        /* NULL likewise */
 };
 
 /*
@@ -59,6 +60,27 @@ static json_t *attestation_json(const dd_cp *cp)
 			 "token_exp", (json_int_t)v->claims.exp);
 }
 
+/* The fleet at a glance (spec 3.2): what CI and dashboards poll. */
+static dd_err_t add_counts(const dd_cp *cp, json_t *body)
+{
+	dd_store_counts c;
+	dd_err_t rc = dd_store_count(cp->store, &c);
+
+	/* A busy or closing store is no reason to fail /health. */
+	if (rc)
+		return rc == DD_ERR_NOMEM ? rc : DD_OK;
+	if (json_object_set_new(body, "agent_count",
+				json_integer((json_int_t)c.agents)) ||
+	    json_object_set_new(body, "healthy_count",
+				json_integer((json_int_t)
+					     c.by_status[DD_AGENT_HEALTHY])) ||
+	    json_object_set_new(body, "registering_count",
+				json_integer((json_int_t)
+					     c.by_status[DD_AGENT_REGISTERING])))
+		return DD_ERR_NOMEM;
+	return DD_OK;
+}
+
 static json_t *health_json(const dd_cp *cp, uint64_t uptime, int verbose)
 {
 	const dd_config *cfg = cp->cfg;
@@ -72,6 +94,10 @@ static json_t *health_json(const dd_cp *cp, uint64_t uptime, int verbose)
 			 "uptime_secs", (json_int_t)uptime,
 			 "ita_mode", cfg->ita_mode == DD_ITA_LOCAL ? "local"
 								    : "intel");
+	if (body != NULL && cp->store != NULL && add_counts(cp, body) != DD_OK) {
+		json_decref(body);
+		return NULL;
+	}
 	if (body == NULL || cp->att == NULL)
 		return body;
 	if (json_object_set_new(body, "attestation", attestation_json(cp)) != 0)
@@ -174,6 +200,11 @@ void dd_cp_free(dd_cp *cp)
 void dd_cp_set_attestor(dd_cp *cp, dd_attestor *att)
 {
 	cp->att = att;
+}
+
+void dd_cp_set_store(dd_cp *cp, dd_store *store)
+{
+	cp->store = store;
 }
 
 dd_err_t dd_cp_mount(dd_cp *cp, dd_http_server *srv)
@@ -319,6 +350,8 @@ static void close_store(struct boot *b)
 	if (b->store_closed)
 		return;
 	b->store_closed = 1;
+	if (b->cp != NULL)
+		dd_cp_set_store(b->cp, NULL);
 	/* Queued writes finish (and answer their requests) first. */
 	dd_store_close(b->store, NULL, NULL);
 	b->store = NULL;
@@ -408,6 +441,7 @@ static dd_err_t boot(struct boot *b)
 	rc = dd_cp_new(b->cfg, loop, &b->cp);
 	if (rc == DD_OK) {
 		dd_cp_set_attestor(b->cp, b->att);
+		dd_cp_set_store(b->cp, b->store);
 		rc = dd_service_server(b->svc, "main", &b->srv);
 	}
 	if (rc == DD_OK)

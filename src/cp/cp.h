@@ -9,6 +9,7 @@
 
 #include "attest/attestor.h"
 #include "auth/authz.h"
+#include "cp/store.h"
 #include "core/config.h"
 #include "core/err.h"
 #include "net/http.h"
@@ -23,6 +24,9 @@ void dd_cp_free(dd_cp *cp);
  * dd_cp_mount to serve /cp/attest and the attestation part of /health.
  */
 void dd_cp_set_attestor(dd_cp *cp, dd_attestor *att);
+
+/* The fleet store (borrowed; NULL detaches): counts in /health. */
+void dd_cp_set_store(dd_cp *cp, dd_store *store);
 /*
  * Mounts /health and /static on srv without authorization: for the test
  * server and the benchmarks only.

@@ -55,6 +55,8 @@ def test_agent_registers_and_its_id_follows_its_key(start, ita_env, cp):
     assert h["agent_id"] == want
     assert h["ita_token"]           # its own token, refreshed on a timer
     assert "registered dd-dev-agent-" in cp.output()
+    counts = request(cp.port, "GET", "/health").json()
+    assert counts["agent_count"] == 1 and counts["registering_count"] == 1
 
 
 def test_refusals(start, ita_env, cp):
