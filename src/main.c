@@ -8,6 +8,7 @@
 
 #include "agent/agent.h"
 #include "attest/quote_cli.h"
+#include "client/client.h"
 #include "core/buf.h"
 #include "core/config.h"
 #include "core/json.h"
@@ -27,6 +28,7 @@ static const char *const mode_help[][2] = {
 	{"ita", "local Intel Trust Authority stand-in (development only)"},
 	{"runtime", "local EasyEnclave-compatible workload runtime (not sealed)"},
 	{"quote", "parse and verify a TDX quote (FILE or stdin; raw, hex, base64)"},
+	{"client", "deploy a workload to an agent, show its logs, list workloads"},
 };
 
 static void usage(FILE *f)
@@ -124,6 +126,8 @@ int main(int argc, char **argv)
 		}
 		return dd_quote_cli_main(argc - argi, argv + argi);
 	}
+	if (strcmp(mode_text, "client") == 0)
+		return dd_client_main(argc - argi, argv + argi);
 	if (dd_mode_parse(mode_text, &mode) != DD_OK ||
 	    !(mode & (DD_MODE_CP | DD_MODE_AGENT | DD_MODE_DEV | DD_MODE_ITA |
 		      DD_MODE_RUNTIME))) {
