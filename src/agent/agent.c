@@ -40,6 +40,7 @@ struct agent {
 	dd_attestor *att;
 	dd_registrar *reg;
 	dd_metrics *metrics;
+	uint64_t pushed_sig;    /* extras the CP was last told about */
 	dd_static_key noise;
 	dd_agent_state st;
 	dd_ticket *ticket;
@@ -375,12 +376,31 @@ static void close_auth(void *ud)
 		dd_httpc_close(a->http, NULL, NULL);
 }
 
+/* A cheap fingerprint of the extras: has the ingress the CP knows changed? */
+static uint64_t extras_sig(const dd_agent_state *st)
+{
+	uint64_t h = 1469598103934665603ull;
+
+	for (size_t i = 0; i < st->n_extras; i++) {
+		for (const char *c = st->extras[i].label; *c; c++)
+			h = (h ^ (uint8_t)*c) * 1099511628211ull;
+		h = (h ^ st->extras[i].port) * 1099511628211ull;
+	}
+	return h;
+}
+
 static void workloads_changed(void *ud)
 {
 	struct agent *a = ud;
+	uint64_t sig = extras_sig(&a->st);
 
 	if (a->watch != NULL)
 		dd_ee_watch_refresh(a->watch);
+	/* A deploy that exposed a port: tell the CP, with fresh evidence. */
+	if (sig != a->pushed_sig && a->reg != NULL) {
+		a->pushed_sig = sig;
+		dd_registrar_push(a->reg);
+	}
 }
 
 static dd_err_t make_runtime_client(struct agent *a)
@@ -456,6 +476,7 @@ static dd_err_t start_registration(struct agent *a)
 	dd_err_t rc;
 
 	memcpy(ro.noise_pub, a->noise.pub, sizeof ro.noise_pub);
+	a->pushed_sig = extras_sig(&a->st);
 	rc = dd_attestor_start(a->att, on_round, a);
 	if (rc == DD_OK)
 		rc = dd_registrar_start(a->loop, &ro, on_registered, a, &a->reg);

@@ -25,6 +25,8 @@ struct dd_registrar {
 	uint64_t unit_ms;
 	uint64_t check_ms;
 	char agent_id[128];
+	int pushing;                /* this round replaces the ingress */
+	int push_wanted;            /* extras changed since the last push */
 	dd_registered_cb cb;
 	void *ud;
 	unsigned attempts;
@@ -36,6 +38,9 @@ struct dd_registrar {
 
 static void attempt(dd_registrar *r);
 static void on_check_timer(uv_timer_t *t);
+static void retry(dd_registrar *r, const char *why);
+static void on_pushed(dd_httpc_result *res, void *ud);
+static void settle(dd_registrar *r);
 
 static void maybe_free(dd_registrar *r)
 {
@@ -64,7 +69,7 @@ static void on_check(dd_httpc_result *res, void *ud)
 		attempt(r);
 		return;
 	}
-	uv_timer_start(&r->timer, on_check_timer, r->check_ms, 0);
+	settle(r);
 }
 
 static void on_check_timer(uv_timer_t *t)
@@ -98,6 +103,44 @@ static void fatal(dd_registrar *r, dd_err_t err, const char *why)
 	r->cb(err, NULL, NULL, why, r->ud);
 }
 
+/* Back to watching; one more push if extras changed meanwhile. */
+static void settle(dd_registrar *r)
+{
+	r->pushing = 0;
+	if (r->push_wanted) {
+		r->push_wanted = 0;
+		r->pushing = 1;
+		attempt(r);
+		return;
+	}
+	uv_timer_start(&r->timer, on_check_timer, r->check_ms, 0);
+}
+
+static void on_pushed(dd_httpc_result *res, void *ud)
+{
+	dd_registrar *r = ud;
+
+	r->call = NULL;
+	if (res->err == DD_OK && res->status == 404) {
+		/* Forgotten: registering again carries the extras anyway. */
+		r->pushing = 0;
+		r->attempts = 0;
+		attempt(r);
+		return;
+	}
+	if (res->err || res->status >= 500 || res->status == 429) {
+		r->push_wanted = 1;
+		retry(r, "POST /ingress/replace failed");
+		return;
+	}
+	if (res->status >= 400)
+		dd_log_warn("the CP refused the new ingress (HTTP %ld): %.160s",
+			    res->status, dd_buf_str(&res->body));
+	else
+		dd_log_info("ingress of %s replaced", r->agent_id);
+	settle(r);
+}
+
 static void on_registered(dd_httpc_result *res, void *ud)
 {
 	dd_registrar *r = ud;
@@ -127,6 +170,8 @@ static void on_registered(dd_httpc_result *res, void *ud)
 		return;
 	}
 	snprintf(r->agent_id, sizeof r->agent_id, "%s", id);
+	/* Registration carried the extras: no push needed for them. */
+	r->push_wanted = 0;
 	uv_timer_start(&r->timer, on_check_timer, r->check_ms, 0);
 	r->cb(DD_OK, id, host, "", r->ud);
 	json_decref(v);
@@ -155,18 +200,26 @@ static dd_err_t post_register(dd_registrar *r, const char *token)
 
 	dd_hex_encode(r->nonce, sizeof r->nonce, nonce);
 	dd_hex_encode(r->pub, sizeof r->pub, pub);
-	snprintf(url, sizeof url, "%s/register", r->cp_url);
-	body = json_pack("{s:s, s:s, s:s, s:s, s:s, s:o}", "vm_name",
-			 r->vm_name, "ita_token", token, "nonce", nonce,
-			 "noise_pubkey", pub, "url", r->url,
-			 "extra_ingress", extras_json(r->st));
+	snprintf(url, sizeof url, "%s/%s", r->cp_url,
+		 r->pushing ? "ingress/replace" : "register");
+	if (r->pushing)
+		body = json_pack("{s:s, s:s, s:s, s:s, s:o}", "agent_id",
+				 r->agent_id, "ita_token", token, "nonce", nonce,
+				 "noise_pubkey", pub, "extra_ingress",
+				 extras_json(r->st));
+	else
+		body = json_pack("{s:s, s:s, s:s, s:s, s:s, s:o}", "vm_name",
+				 r->vm_name, "ita_token", token, "nonce", nonce,
+				 "noise_pubkey", pub, "url", r->url,
+				 "extra_ingress", extras_json(r->st));
 	text = body ? json_dumps(body, JSON_COMPACT) : NULL;
 	json_decref(body);
 	if (text == NULL)
 		return DD_ERR_NOMEM;
 	rq.body = text;
 	rq.body_len = strlen(text);
-	rc = dd_httpc_start(r->http, &rq, on_registered, r, &r->call);
+	rc = dd_httpc_start(r->http, &rq, r->pushing ? on_pushed : on_registered,
+			    r, &r->call);
 	dd_freezero(text, strlen(text));
 	return rc;
 }
@@ -271,6 +324,19 @@ dd_err_t dd_registrar_start(uv_loop_t *loop, const dd_registrar_opts *o,
 	uv_timer_start(&r->timer, on_timer, 0, 0);
 	*out = r;
 	return DD_OK;
+}
+
+void dd_registrar_push(dd_registrar *r)
+{
+	/* Busy (registering, pushing, checking): pushed when it settles. */
+	if (r->agent_id[0] == '\0' || r->call != NULL || r->minting ||
+	    r->pushing) {
+		r->push_wanted = 1;
+		return;
+	}
+	uv_timer_stop(&r->timer);
+	r->pushing = 1;
+	attempt(r);
 }
 
 unsigned dd_registrar_attempts(const dd_registrar *r)

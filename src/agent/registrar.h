@@ -55,6 +55,14 @@ typedef void (*dd_registered_cb)(dd_err_t err, const char *agent_id,
 dd_err_t dd_registrar_start(uv_loop_t *loop, const dd_registrar_opts *o,
 			    dd_registered_cb cb, void *ud,
 			    dd_registrar **out);
+/*
+ * The extras changed (a deploy exposed a port): sends them to the CP's
+ * /ingress/replace with fresh evidence (nonce, quote binding the Noise
+ * key, token), as soon as nothing else is in flight. Before registration
+ * there is nothing to do: registering carries them.
+ */
+void dd_registrar_push(dd_registrar *r);
+
 /* Stops retrying and cancels whatever is in flight. */
 void dd_registrar_free(dd_registrar *r);
 /* Attempts so far (for /health and tests). */

@@ -159,12 +159,13 @@ static void on_reply(dd_err_t err, json_t *reply, const char *why, void *ud)
 	}
 	if (c->kind == K_DEPLOY) {
 		st->taints |= DD_TAINT_WORKLOAD;
-		if (c->w->changed != NULL)
-			c->w->changed(c->w->changed_ud);
 		if (c->has_expose &&
 		    dd_agent_extra_upsert(st, c->label, c->port) != DD_OK)
 			dd_log_warn("deploy: cannot add ingress %s:%u", c->label,
 				    (unsigned)c->port);
+		/* After the extras changed: the callback pushes them. */
+		if (c->w->changed != NULL)
+			c->w->changed(c->w->changed_ud);
 	}
 	dd_http_respond_json(c->req, 200, reply);
 	dd_free(c);

@@ -27,7 +27,8 @@ struct pending {
 	dd_http_req *req;         /* NULL once the client went away */
 	uint8_t nonce[DD_REG_NONCE_LEN];
 	uint8_t pubkey[32];
-	char agent_id[96];
+	char agent_id[DD_STORE_ID_MAX + 1];
+	int replace;              /* POST /ingress/replace, not /register */
 	json_t *body;
 	struct pending *prev, *next;
 };
@@ -189,11 +190,17 @@ static const char *check_body(const json_t *b, struct pending *p, int dev)
 {
 	const char *vm = json_string_value(json_object_get(b, "vm_name"));
 	const char *tok = json_string_value(json_object_get(b, "ita_token"));
+	const char *id = json_string_value(json_object_get(b, "agent_id"));
 	static const uint8_t zero[32];
 
 	if (!json_is_object(b))
 		return "the body must be a JSON object";
-	if (vm == NULL || vm[0] == '\0' || strlen(vm) > 64)
+	if (p->replace && (id == NULL || id[0] == '\0' ||
+			   strlen(id) > DD_STORE_ID_MAX))
+		return "agent_id must be the id registration gave";
+	if (p->replace)
+		snprintf(p->agent_id, sizeof p->agent_id, "%s", id);
+	if (!p->replace && (vm == NULL || vm[0] == '\0' || strlen(vm) > 64))
 		return "vm_name must be a string of 1-64 bytes";
 	if (tok == NULL || tok[0] == '\0')
 		return "ita_token is required";
@@ -206,7 +213,8 @@ static const char *check_body(const json_t *b, struct pending *p, int dev)
 		return "noise_pubkey must not be all zeros";
 	if (!extras_ok(b))
 		return "extra_ingress must be up to 16 {hostname_label, port}";
-	if (!url_ok(json_string_value(json_object_get(b, "url")), dev))
+	if (!p->replace &&
+	    !url_ok(json_string_value(json_object_get(b, "url")), dev))
 		return dev ? "url must be the agent's http(s) origin"
 			   : "url must be the agent's https origin";
 	return NULL;
@@ -299,6 +307,82 @@ out:
 	pending_free(p);
 }
 
+static void on_extras_stored(const dd_store_result *res, void *ud)
+{
+	struct pending *p = ud;
+	dd_http_req *req = p->req;
+	json_t *o;
+
+	unlink_pending(p);
+	if (req == NULL)
+		goto out;
+	dd_http_req_on_abort(req, NULL, NULL);
+	if (res->rc == DD_ERR_NOT_FOUND) {
+		dd_http_respond_error(req, 404, "unknown_agent",
+				      "this control plane does not know that agent");
+		goto out;
+	}
+	if (res->rc) {
+		dd_http_respond_error(req, 503, "store_failed",
+				      "cannot record the ingress: %s",
+				      dd_strerror(res->rc));
+		goto out;
+	}
+	o = json_pack("{s:b, s:s, s:O}", "ok", 1, "agent_id", p->agent_id,
+		      "extra_ingress", json_object_get(p->body, "extra_ingress"));
+	if (o == NULL)
+		dd_http_respond_err(req, DD_ERR_NOMEM, NULL);
+	else
+		dd_http_respond_json(req, 200, o);
+	json_decref(o);
+out:
+	pending_free(p);
+}
+
+/*
+ * The attested caller must be the agent it names: its token binds the
+ * Noise key registration recorded for that id. 1: a store write will
+ * answer; 0: answered here.
+ */
+static int replace_extras(struct pending *p)
+{
+	dd_store_agent a;
+	dd_store_extra ex[MAX_EXTRAS];
+	json_t *list = json_object_get(p->body, "extra_ingress"), *e;
+	char key[65];
+	size_t i, n = 0;
+	dd_err_t rc;
+
+	rc = dd_store_get(p->r->store, p->agent_id, &a);
+	dd_hex_encode(p->pubkey, 32, key);
+	if (rc == DD_OK && strcmp(a.noise_pubkey, key) != 0)
+		rc = DD_ERR_FORBIDDEN;
+	dd_store_agent_clear(&a);
+	json_array_foreach(list, i, e) {
+		snprintf(ex[n].label, sizeof ex[n].label, "%s",
+			 json_string_value(json_object_get(e, "hostname_label")));
+		ex[n++].port =
+			(uint16_t)json_integer_value(json_object_get(e, "port"));
+	}
+	if (rc == DD_OK)
+		rc = dd_store_set_extras(p->r->store, p->agent_id, ex, n,
+					 on_extras_stored, p);
+	if (rc == DD_OK)
+		return 1;
+	dd_http_req_on_abort(p->req, NULL, NULL);
+	if (rc == DD_ERR_NOT_FOUND)
+		dd_http_respond_error(p->req, 404, "unknown_agent",
+				      "this control plane does not know that agent");
+	else if (rc == DD_ERR_FORBIDDEN)
+		dd_http_respond_error(p->req, 403, "not_this_agent",
+				      "the evidence is not that agent's");
+	else
+		dd_http_respond_error(p->req, rc == DD_ERR_INVALID ? 400 : 503,
+				      "bad_request", "cannot set the ingress: %s",
+				      dd_strerror(rc));
+	return 0;
+}
+
 static void on_verdict(const dd_ita_verdict *v, json_t *claims, void *ud)
 {
 	struct pending *p = ud;
@@ -327,6 +411,11 @@ static void on_verdict(const dd_ita_verdict *v, json_t *claims, void *ud)
 				      "nonce and Noise key");
 		goto done;
 	}
+	if (p->replace) {
+		if (replace_extras(p))
+			return;
+		goto done;
+	}
 	dd_cp_agent_id(p->r->env, p->pubkey, p->agent_id);
 	agent_of(p, v, claims, p->agent_id, &a);
 	rc = dd_store_agent_check(&a, why, sizeof why);
@@ -348,9 +437,23 @@ done:
 	pending_free(p);
 }
 
+static void start_evidence(dd_http_req *req, dd_cp_register *r, int replace);
+
 static void handle_register(dd_http_req *req, const dd_caller *who, void *ud)
 {
-	dd_cp_register *r = ud;
+	(void)who;
+	start_evidence(req, ud, 0);
+}
+
+static void handle_replace(dd_http_req *req, const dd_caller *who, void *ud)
+{
+	(void)who;
+	start_evidence(req, ud, 1);
+}
+
+/* Both take the same evidence: a CP nonce bound with the Noise key. */
+static void start_evidence(dd_http_req *req, dd_cp_register *r, int replace)
+{
 	struct pending *p = dd_calloc(1, sizeof *p);
 	const uint8_t *body;
 	const char *bad, *tok;
@@ -358,12 +461,12 @@ static void handle_register(dd_http_req *req, const dd_caller *who, void *ud)
 	char why[160];
 	dd_err_t rc;
 
-	(void)who;
 	if (p == NULL) {
 		dd_http_respond_err(req, DD_ERR_NOMEM, NULL);
 		return;
 	}
 	p->r = r;
+	p->replace = replace;
 	body = dd_http_req_body(req, &len);
 	rc = dd_json_parse(body, len, MAX_BODY, &p->body, why, sizeof why);
 	bad = rc ? why : check_body(p->body, p, r->dev);
@@ -428,7 +531,9 @@ size_t dd_cp_register_routes(dd_cp_register *r, dd_authz_route *routes)
 				     MAX_BODY, MAX_BODY};
 	routes[2] = (dd_authz_route){DD_M_GET, "/register/{agent_id}",
 				     handle_known, r, 0, 0};
-	return 3;
+	routes[3] = (dd_authz_route){DD_M_POST, "/ingress/replace",
+				     handle_replace, r, MAX_BODY, MAX_BODY};
+	return 4;
 }
 
 dd_err_t dd_cp_register_new(uv_loop_t *loop, const dd_cp_register_opts *o,

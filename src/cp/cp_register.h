@@ -19,6 +19,11 @@
  * (stale_nonce, bad_token, binding_mismatch, not_pinned); a malformed
  * body is 400.
  *
+ *   POST /ingress/replace  {"agent_id", "ita_token", "nonce", "noise_pubkey",
+ *                          "extra_ingress"}: the same evidence as
+ *                          registration, and the bound key must be the one
+ *                          registered for agent_id (403 not_this_agent):
+ *                          only the agent itself changes its ingress
  *   GET  /register/{id}    200 when the fleet knows the agent, 404
  *                          unknown_agent when not: a registered agent asks
  *                          now and then, and registers again if forgotten
@@ -46,7 +51,7 @@
 #define DD_REG_NONCE_LEN 32
 #define DD_REG_NONCE_TTL_MS 120000
 #define DD_REG_MAX_NONCES 4096
-#define DD_REG_ROUTES 3
+#define DD_REG_ROUTES 4
 
 typedef struct dd_cp_register dd_cp_register;
 

@@ -149,3 +149,48 @@ def test_the_fleet_survives_a_cp_restart(start, ita_env, tmp_path):
     # Known at once: nothing was lost, nobody had to register again.
     assert request(port, "GET", f"/register/{h['agent_id']}").status == 200
     assert "registered" not in second.output().replace("registered with", "")
+
+
+def test_exposed_ports_reach_the_cp_with_fresh_evidence(start, ita_env, tmp_path):
+    from fake_ee import FakeEE
+    from fake_oidc import FakeOIDC
+    oidc = FakeOIDC().start()
+    ee = FakeEE(str(tmp_path / "ee.sock")).start()
+    try:
+        cp = start([DD_BIN, "cp"], dict(ita_env, DD_OWNER="acme",
+                                        DD_OWNER_ID="4242", DD_OWNER_KIND="org"))
+        agent = start_agent(start, ita_env, cp, DD_OWNER="acme",
+                            DD_OWNER_ID="4242", DD_OWNER_KIND="org",
+                            EE_SOCKET_PATH=ee.path, **oidc.env())
+        wait_for(lambda: request(agent.port, "GET", "/health").json()["agent_id"],
+                 what="registration")
+        spec = {"app_name": "web", "cmd": ["web"],
+                "expose": {"hostname_label": "web", "port": 9000}}
+        r = request(agent.port, "POST", "/deploy",
+                    {"Content-Type": "application/json",
+                     "Authorization": f"Bearer {oidc.token('acme', 4242)}"},
+                    json.dumps(spec).encode())
+        assert r.status == 200, r.body
+        try:
+            wait_for(lambda: "ingress of dd-dev-agent-" in agent.output(),
+                     what="the new ingress to reach the CP")
+        except AssertionError:
+            print([l for l in agent.output().splitlines() if "level=info" not in l
+                   or "ingress" in l or "regist" in l][-20:])
+            print([l for l in cp.output().splitlines() if "ingress" in l][-5:])
+            raise
+        # Someone else's claims on that agent's ingress: refused.
+        h = request(agent.port, "GET", "/health").json()
+        body = {"agent_id": h["agent_id"], "ita_token": h["ita_token"],
+                "nonce": nonce(cp), "noise_pubkey": h["noise"]["pubkey_hex"],
+                "extra_ingress": [{"hostname_label": "evil", "port": 1}]}
+        r = request(cp.port, "POST", "/ingress/replace",
+                    {"Content-Type": "application/json"}, json.dumps(body).encode())
+        assert r.status == 401 and r.json()["code"] == "binding_mismatch"
+        r = request(cp.port, "POST", "/ingress/replace",
+                    {"Content-Type": "application/json"},
+                    json.dumps(dict(body, agent_id="")).encode())
+        assert r.status == 400
+    finally:
+        ee.stop()
+        oidc.stop()
