@@ -54,6 +54,7 @@ dev: deps build
 
 bench: deps build
 	bench/run $(BUILD)
+	bench/agent_bench $(BUILD)
 	$(BUILD)/bench/attest_bench
 
 $(FUZZ_BUILD)/build.ninja:
