@@ -21,6 +21,7 @@
 #include "auth/ticket.h"
 #include "core/alloc.h"
 #include "core/html.h"
+#include "core/json.h"
 #include "core/log.h"
 #include "net/http.h"
 #include "net/httpc.h"
@@ -41,6 +42,13 @@ struct agent {
 	dd_registrar *reg;
 	dd_metrics *metrics;
 	uint64_t pushed_sig;    /* extras the CP was last told about */
+	/*
+	 * /health is polled constantly (the CP's collector, load balancers)
+	 * and its body changes slowly: rendered at most once a second.
+	 */
+	dd_buf health;
+	uint64_t health_sec;
+	int health_ok;
 	dd_static_key noise;
 	dd_agent_state st;
 	dd_ticket *ticket;
@@ -83,15 +91,28 @@ static json_t *health_json(const struct agent *a)
 /* GET /health on both listeners: public, never waits, never fails. */
 static void handle_health(dd_http_req *req, const dd_caller *who, void *ud)
 {
-	json_t *body = health_json(ud);
+	struct agent *a = ud;
+	uint64_t sec = (uv_now(a->loop) - a->started_ms) / 1000;
+	json_t *body;
+	dd_err_t rc = DD_OK;
 
 	(void)who;
-	if (body == NULL) {
-		dd_http_respond_err(req, DD_ERR_NOMEM, NULL);
+	if (!a->health_ok || sec != a->health_sec) {
+		body = health_json(a);
+		dd_buf_reset(&a->health);
+		rc = body ? dd_json_append(&a->health, body) : DD_ERR_NOMEM;
+		if (rc == DD_OK)
+			rc = dd_buf_append_byte(&a->health, '\n');
+		json_decref(body);
+		a->health_ok = rc == DD_OK;
+		a->health_sec = sec;
+	}
+	if (rc) {
+		dd_http_respond_err(req, rc, NULL);
 		return;
 	}
-	dd_http_respond_json(req, 200, body);
-	json_decref(body);
+	dd_http_respond(req, 200, "application/json", a->health.data,
+			a->health.len);
 }
 
 /* The page's view of the caller. */
@@ -394,6 +415,7 @@ static void workloads_changed(void *ud)
 	struct agent *a = ud;
 	uint64_t sig = extras_sig(&a->st);
 
+	a->health_ok = 0;  /* callers read their own writes at once */
 	if (a->watch != NULL)
 		dd_ee_watch_refresh(a->watch);
 	/* A deploy that exposed a port: tell the CP, with fresh evidence. */
@@ -459,6 +481,7 @@ static void on_registered(dd_err_t err, const char *agent_id,
 		return;
 	}
 	snprintf(a->st.agent_id, sizeof a->st.agent_id, "%s", agent_id);
+	a->health_ok = 0;
 	dd_log_info("registered with %s as %s (%s) after %u attempt(s)",
 		    a->cfg->cp_url, agent_id, hostname,
 		    dd_registrar_attempts(a->reg));
@@ -529,6 +552,7 @@ dd_err_t dd_agent_run(const dd_config *cfg)
 		return rc;
 	a.loop = dd_service_loop(a.svc);
 	a.started_ms = uv_now(a.loop);
+	dd_buf_init(&a.health, 256 * 1024);
 	a.st.confidential = cfg->confidential;
 	/* Anything that can run arbitrary code is a taint from the start. */
 	if (!cfg->confidential)
@@ -555,6 +579,7 @@ dd_err_t dd_agent_run(const dd_config *cfg)
 	dd_httpc_free(a.http);
 	dd_authz_free(a.authz);
 	dd_metrics_free(a.metrics);
+	dd_buf_free(&a.health);
 	dd_static_key_wipe(&a.noise);
 	return rc;
 }

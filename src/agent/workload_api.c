@@ -7,6 +7,7 @@
 #include "core/json.h"
 #include "core/log.h"
 #include "core/strutil.h"
+#include "core/workload_spec.h"
 
 #define MAX_CMD_ARGS 256
 #define MAX_ARG 4096
@@ -213,16 +214,18 @@ static void handle_deploy(dd_http_req *req, const dd_caller *who, void *ud)
 {
 	dd_workload_api *w = ud;
 	json_t *spec = body_object(req, DD_WORKLOAD_MAX_SPEC);
-	const char *app;
+	char why[160];
 	struct call *c;
 
 	(void)who;
 	if (spec == NULL)
 		return;
-	app = json_string_value(json_object_get(spec, "app_name"));
-	if (app == NULL || app[0] == '\0' || strlen(app) > 128) {
-		dd_http_respond_error(req, 400, "bad_request",
-				      "app_name must be a string of 1-128 bytes");
+	/*
+	 * The same checks the client makes: EasyEnclave ignores typos and
+	 * drops bad env entries silently, so refuse them here, by field.
+	 */
+	if (dd_workload_spec_check(spec, why, sizeof why) != DD_OK) {
+		dd_http_respond_error(req, 400, "bad_workload", "%s", why);
 		json_decref(spec);
 		return;
 	}
@@ -393,6 +396,8 @@ static void handle_owner(dd_http_req *req, const dd_caller *who, void *ud)
 			  "previous_owner_principal",
 			  dd_principal_json(had ? &prev : NULL),
 			  "claim_id", claim ? claim : "");
+	if (w->changed != NULL)
+		w->changed(w->changed_ud);
 	if (reply == NULL)
 		dd_http_respond_err(req, DD_ERR_NOMEM, NULL);
 	else

@@ -30,7 +30,8 @@ typedef struct dd_workload_api dd_workload_api;
 
 /*
  * ee and st are borrowed and must outlive it. changed (may be NULL) runs
- * after EE accepted a deploy, so views of the workloads refresh at once.
+ * after EE accepted a deploy and after an owner change, so views of the
+ * agent refresh at once.
  * Free with dd_workload_api_free.
  */
 dd_err_t dd_workload_api_new(dd_ndjson *ee, dd_agent_state *st,

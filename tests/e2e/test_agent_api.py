@@ -182,8 +182,11 @@ def test_pages_show_workloads_and_escape_everything(start, ita_env, oidc, ee):
     a = start([DD_BIN, "agent"], agent_env(
         ita_env, oidc, ee, DD_CP_URL=f"http://127.0.0.1:{cp.port}"))
     r = call(a, "POST", "/deploy", oidc.token("acme", 4242),
-             {"app_name": "<script>alert(1)</script>", "cmd": ["x"]})
+             {"app_name": "web", "cmd": ["x"]})
     assert r.status == 200
+    # /deploy now refuses such a name (bad_workload), but what EasyEnclave
+    # lists is still untrusted (boot workloads, other clients): seed it there.
+    ee.deployments[0]["app_name"] = "<script>alert(1)</script>"
     admin = mint_session(session_claims())
     r, _ = ticket_into_agent(cp, a, admin)
     cookie = {"Cookie": "dd_agent_session=" +
@@ -210,3 +213,35 @@ def test_pages_show_workloads_and_escape_everything(start, ita_env, oidc, ee):
     w = request(a.port, "GET", "/workload/id-1", cookie)
     assert w.status == 200 and b"log of id-1" in w.body
     assert request(a.port, "GET", "/workload/nope", cookie).status == 404
+
+
+def test_deploy_refuses_malformed_workloads_by_field(agent, oidc, ee):
+    # The same schema as `client deploy`: a typo or a wrong type is a 400
+    # naming the field, and nothing reaches EasyEnclave.
+    cases = [
+        ({"app_name": "web", "cmd": ["web"], "env": ["A=1", "B=2", 3]},
+         "env[2]"),
+        ({"app_name": "web", "cmd": ["web"], "env": ["NOEQUALS"]}, "env[0]"),
+        ({"app_name": "web", "comand": ["web"]}, "comand"),
+        ({"app_name": "../x", "cmd": ["web"]}, "app_name"),
+        ({"app_name": "web", "cmd": ["web"],
+          "expose": {"hostname_label": "Web", "port": 9000}},
+         "expose.hostname_label"),
+        ({"app_name": "web", "cmd": ["web"],
+          "expose": {"hostname_label": "web", "port": "9000"}},
+         "expose.port"),
+        ({"app_name": "web", "github_release": {"repo": "org", "asset": "a"}},
+         "github_release.repo"),
+        ({"app_name": "web", "cmd": ["web"], "inherit_token": True},
+         "inherit_token"),
+        ({"app_name": "web", "cmd": ["web"], "tty": "yes"}, "tty"),
+        ({"app_name": "web"}, "cmd"),
+    ]
+    for spec, field in cases:
+        r = call(agent, "POST", "/deploy", oidc.token("acme", 4242), spec)
+        assert r.status == 400, (spec, r.body)
+        body = r.json()
+        assert body["code"] == "bad_workload", body
+        assert field in body["message"], (field, body)
+    assert not [q for q in ee.requests if q["method"] == "deploy"]
+    assert "customer_workload_deployed" not in health(agent)["integrity_reasons"]
