@@ -16,6 +16,7 @@ struct dd_ee_watch {
 	void *ready_ud;
 	int booting;
 	dd_ndjson_req *health_req, *list_req;
+	int list_again;            /* a refresh came while a list was out */
 	json_t *health, *list;
 };
 
@@ -40,6 +41,15 @@ static void on_list(dd_err_t err, json_t *reply, const char *why, void *ud)
 	(void)why;
 	w->list_req = NULL;
 	keep(&w->list, err, reply);
+	/* That list may predate a deploy: ask once more. */
+	if (w->list_again) {
+		json_t *rq = json_pack("{s:s}", "method", "list");
+
+		w->list_again = 0;
+		if (rq != NULL)
+			dd_ndjson_call(w->ee, rq, on_list, w, &w->list_req);
+		json_decref(rq);
+	}
 }
 
 static void on_health(dd_err_t err, json_t *reply, const char *why, void *ud)
@@ -122,6 +132,8 @@ json_t *dd_ee_watch_list(const dd_ee_watch *w)
 
 void dd_ee_watch_refresh(dd_ee_watch *w)
 {
+	if (w->list_req != NULL)
+		w->list_again = 1;
 	if (w->booting || w->health_req != NULL)
 		return;
 	uv_timer_start(&w->timer, on_timer, 0, 0);

@@ -83,19 +83,40 @@ static void on_check_timer(uv_timer_t *t)
 		uv_timer_start(&r->timer, on_check_timer, r->check_ms, 0);
 }
 
-/* Back off clamp(5n, 5, 60) units (seconds by default), then try again. */
-static void retry(dd_registrar *r, const char *why)
+/*
+ * Back off clamp(5n, 5, 60) units (seconds by default), or longer when
+ * the CP said so (Retry-After, in seconds, capped at 10 minutes).
+ */
+static void retry_after(dd_registrar *r, const char *why, uint64_t min_ms)
 {
-	uint64_t units = 5ull * r->attempts;
+	uint64_t units = 5ull * r->attempts, ms;
 
 	if (units < 5)
 		units = 5;
 	if (units > 60)
 		units = 60;
+	ms = units * r->unit_ms / 5;
+	if (min_ms > ms)
+		ms = min_ms;
 	dd_log_warn("registration attempt %u failed (%s); retrying in %llu ms",
-		    r->attempts, why,
-		    (unsigned long long)(units * r->unit_ms / 5));
-	uv_timer_start(&r->timer, on_timer, units * r->unit_ms / 5, 0);
+		    r->attempts, why, (unsigned long long)ms);
+	uv_timer_start(&r->timer, on_timer, ms, 0);
+}
+
+static void retry(dd_registrar *r, const char *why)
+{
+	retry_after(r, why, 0);
+}
+
+/* Retry-After as seconds (the HTTP-date form is treated as absent). */
+static uint64_t retry_after_ms(const dd_httpc_result *res)
+{
+	const char *v = dd_httpc_result_header(res, "Retry-After");
+	uint64_t s;
+
+	if (v == NULL || dd_parse_u64(v, 0, 600, &s) != DD_OK)
+		return 0;
+	return s * 1000;
 }
 
 static void fatal(dd_registrar *r, dd_err_t err, const char *why)
@@ -130,7 +151,7 @@ static void on_pushed(dd_httpc_result *res, void *ud)
 	}
 	if (res->err || res->status >= 500 || res->status == 429) {
 		r->push_wanted = 1;
-		retry(r, "POST /ingress/replace failed");
+		retry_after(r, "POST /ingress/replace failed", retry_after_ms(res));
 		return;
 	}
 	if (res->status >= 400)
@@ -152,7 +173,7 @@ static void on_registered(dd_httpc_result *res, void *ud)
 	if (res->err || res->status >= 500 || res->status == 429) {
 		snprintf(why, sizeof why, "POST /register: %s (HTTP %ld)",
 			 res->err ? res->message : "refused", res->status);
-		retry(r, why);
+		retry_after(r, why, retry_after_ms(res));
 		return;
 	}
 	if (res->status >= 400) {

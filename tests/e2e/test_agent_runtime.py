@@ -397,6 +397,9 @@ def test_registration_retries_after_429(start, ita_env, oidc, runtime, fake_cp):
     assert registered(a) == cp.agent_id
     assert len(cp.registrations()) == 2
     assert cp.count("GET", "/register/nonce") == 2
+    # The CP asked for a second: the agent waited at least that long.
+    t = cp.register_times()
+    assert t[1] - t[0] >= 0.95, t
 
 
 def test_registration_refused_is_fatal(start, ita_env, oidc, runtime, fake_cp):
