@@ -366,23 +366,28 @@ static int on_curl_socket(CURL *e, curl_socket_t s, int what, void *userp,
 	}
 	if (c->closing)
 		return 0;
+	/*
+	 * Failures end only this transfer (the aux timer removes it): a -1
+	 * here would make libcurl fail the whole multi handle, stranding
+	 * every other transfer of this client (and crashing 7.88 later).
+	 */
 	if (sk == NULL) {
 		sk = sock_open(c, s);
 		if (sk == NULL) {
 			fail_transfer(c, e, DD_ERR_NOMEM);
-			return -1;
+			return 0;
 		}
 		if (curl_multi_assign(c->multi, s, sk) != CURLM_OK) {
 			sock_close(sk);
 			fail_transfer(c, e, DD_ERR_INTERNAL);
-			return -1;
+			return 0;
 		}
 	}
 	events = (what & CURL_POLL_IN ? UV_READABLE : 0) |
 		 (what & CURL_POLL_OUT ? UV_WRITABLE : 0);
 	if (uv_poll_start(&sk->poll, events, on_poll) != 0) {
 		fail_transfer(c, e, DD_ERR_IO);
-		return -1;
+		return 0;
 	}
 	return 0;
 }
