@@ -13,6 +13,7 @@
 #include "core/log.h"
 #include "cp/cp_attest.h"
 #include "cp/cp_auth.h"
+#include "cp/cp_collect.h"
 #include "cp/cp_register.h"
 #include "cp/store.h"
 #include "net/http.h"
@@ -270,6 +271,7 @@ struct boot {
 	dd_cp_register *reg;
 	dd_store *store;
 	int store_closed;
+	dd_cp_collect *collect;
 	int clients_closed;
 	dd_err_t err;       /* why the boot failed, DD_OK otherwise */
 };
@@ -296,6 +298,7 @@ static void listen_and_serve(struct boot *b)
 	}
 	dd_log_info("cp listening on http://%s:%u env=%s", cfg->bind_addr,
 		    (unsigned)dd_http_server_port(b->srv), cfg->env);
+	dd_cp_collect_start(b->collect);
 	dd_service_ready(b->svc);
 }
 
@@ -336,6 +339,9 @@ static void on_shutdown(void *ud)
 {
 	struct boot *b = ud;
 
+	/* The collector verifies with the attestor: it goes first. */
+	dd_cp_collect_free(b->collect);
+	b->collect = NULL;
 	/* Nothing may reach the attestor once it starts closing. */
 	if (b->cp->attest != NULL)
 		dd_cp_attest_detach(b->cp->attest);
@@ -438,6 +444,11 @@ static dd_err_t boot(struct boot *b)
 			   b->cfg->store_path, why);
 		return rc;
 	}
+	rc = dd_cp_collect_new(b->cfg, loop, b->att, b->store, &b->collect);
+	if (rc) {
+		dd_log_err(rc, "setting up the collector");
+		return rc;
+	}
 	rc = dd_cp_new(b->cfg, loop, &b->cp);
 	if (rc == DD_OK) {
 		dd_cp_set_attestor(b->cp, b->att);
@@ -478,6 +489,7 @@ dd_err_t dd_cp_run(const dd_config *cfg)
 	if (b.cp != NULL) {
 		on_shutdown(&b);
 	} else {
+		dd_cp_collect_free(b.collect);
 		dd_attestor_free(b.att);
 		dd_cp_auth_close(b.auth);
 	}

@@ -56,7 +56,11 @@ def test_agent_registers_and_its_id_follows_its_key(start, ita_env, cp):
     assert h["ita_token"]           # its own token, refreshed on a timer
     assert "registered dd-dev-agent-" in cp.output()
     counts = request(cp.port, "GET", "/health").json()
-    assert counts["agent_count"] == 1 and counts["registering_count"] == 1
+    assert counts["agent_count"] == 1
+    # The collector scrapes the agent's /health, verifies its token, and
+    # the agent turns healthy.
+    wait_for(lambda: request(cp.port, "GET", "/health").json()["healthy_count"] == 1,
+             timeout=20, what="the collector to find the agent healthy")
 
 
 def test_refusals(start, ita_env, cp):

@@ -1,0 +1,200 @@
+#include "cp/cp_collect.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "core/alloc.h"
+#include "core/log.h"
+
+struct dd_cp_collect {
+	dd_store *store;
+	dd_collector *col;
+};
+
+static dd_err_t targets(void *ud, dd_collect_target **out, size_t *n)
+{
+	dd_cp_collect *cc = ud;
+	dd_store_agent *v = NULL;
+	dd_collect_target *t;
+	size_t count = 0, k = 0;
+	dd_err_t rc;
+
+	*n = 0;
+	rc = dd_store_list(cc->store, &v, &count, NULL);
+	if (rc)
+		return rc;
+	t = count ? dd_calloc(count, sizeof *t) : NULL;
+	if (count && t == NULL) {
+		dd_store_agents_free(v, count);
+		return DD_ERR_NOMEM;
+	}
+	for (size_t i = 0; i < count; i++) {
+		if (v[i].ingress != DD_INGRESS_DIRECT)
+			continue;
+		snprintf(t[k].agent_id, sizeof t[k].agent_id, "%s", v[i].agent_id);
+		snprintf(t[k].url, sizeof t[k].url, "%s", v[i].ingress_url);
+		t[k].status = (dd_collect_status)v[i].status;
+		t[k].last_seen_ms = v[i].last_seen_ms;
+		t[k].registered_at_ms = v[i].registered_at_ms;
+		k++;
+	}
+	dd_store_agents_free(v, count);
+	*out = t;
+	*n = k;
+	return DD_OK;
+}
+
+/* The members of /health the store keeps (store.h: the snapshot). */
+static json_t *snapshot(json_t *h)
+{
+	static const char *const keep[] = {
+		"deployment_count", "cpu_percent", "memory_used_mb",
+		"memory_total_mb", "nets", "disks",
+	};
+	json_t *s = json_object(), *names = json_object_get(h, "deployments");
+
+	for (size_t i = 0; s != NULL && i < sizeof keep / sizeof keep[0]; i++) {
+		json_t *v = json_object_get(h, keep[i]);
+		if (v != NULL)
+			json_object_set(s, keep[i], v);
+	}
+	if (s != NULL && json_is_array(names))
+		json_object_set(s, "deployment_names", names);
+	return s;
+}
+
+static const char *text(json_t *o, const char *key)
+{
+	const char *s = json_string_value(json_object_get(o, key));
+
+	return s ? s : "";
+}
+
+static void copy(char *dst, size_t cap, const char *src)
+{
+	snprintf(dst, cap, "%s", src ? src : "");
+}
+
+static void on_written(const dd_store_result *res, void *ud)
+{
+	(void)ud;
+	if (res->rc)
+		dd_log_warn("collector: storing a scrape failed: %s", res->why);
+}
+
+static void healthy(void *ud, const dd_collect_target *t,
+		    const dd_collect_ok *ok)
+{
+	dd_cp_collect *cc = ud;
+	const dd_ita_verdict *v = ok->verdict;
+	json_t *owner = json_object_get(ok->health, "agent_owner_principal");
+	dd_principal_kind kind;
+	dd_store_agent a;
+	char why[160];
+	dd_err_t rc;
+
+	if (dd_store_get(cc->store, t->agent_id, &a) != DD_OK)
+		return;
+	a.status = DD_AGENT_HEALTHY;
+	a.last_seen_ms = ok->tick_ms;
+	a.read_only = json_is_true(json_object_get(ok->health,
+						   "confidential_mode"));
+	a.clean = strcmp(text(ok->health, "integrity_state"), "clean") == 0;
+	/* The tenant the agent reports, if it is a well-formed principal. */
+	a.has_owner = json_is_object(owner) &&
+		      dd_principal_kind_parse(text(owner, "kind"), &kind) ==
+			      DD_OK &&
+		      dd_principal_make(kind, text(owner, "name"),
+					(uint64_t)json_integer_value(
+						json_object_get(owner, "id")),
+					&a.owner, why, sizeof why) == DD_OK;
+	a.ita.iat = v->claims.iat;
+	a.ita.exp = v->claims.exp;
+	copy(a.ita.tcb_status, sizeof a.ita.tcb_status, v->claims.tcb_status);
+	copy(a.ita.mrtd, sizeof a.ita.mrtd, v->claims.mrtd);
+	json_decref(a.ita.claims);
+	a.ita.claims = json_incref(ok->claims);
+	json_decref(a.health);
+	a.health = snapshot(ok->health);
+	rc = dd_store_agent_check(&a, why, sizeof why);
+	if (rc == DD_OK)
+		rc = dd_store_upsert(cc->store, &a, DD_STORE_KEEP_EXTRAS,
+				     "scraped", on_written, cc);
+	if (rc)
+		dd_log_warn("collector: %s: cannot store its health: %s",
+			    t->agent_id, rc == DD_ERR_INVALID ? why
+							     : dd_strerror(rc));
+	dd_store_agent_clear(&a);
+}
+
+static void failed(void *ud, const dd_collect_target *t,
+		   const dd_collect_fail *f)
+{
+	dd_cp_collect *cc = ud;
+	dd_err_t rc;
+
+	if (f->new_status == DD_COLLECT_DEAD) {
+		dd_log_warn("collector: %s is dead (%s); removing it",
+			    t->agent_id, f->why);
+		rc = dd_store_delete(cc->store, t->agent_id, on_written, cc);
+	} else {
+		rc = dd_store_mark_failure(cc->store, t->agent_id,
+					   (dd_agent_status)f->new_status,
+					   t->last_seen_ms > 0 ? t->last_seen_ms
+							       : t->registered_at_ms,
+					   f->why, on_written, cc);
+	}
+	if (rc)
+		dd_log_warn("collector: %s: cannot store its failure: %s",
+			    t->agent_id, dd_strerror(rc));
+}
+
+static void skipped(void *ud, const dd_collect_target *t,
+		    dd_collect_skip_kind kind, const char *why)
+{
+	(void)ud;
+	(void)kind;
+	dd_log_warn("collector: %s not updated: %s", t->agent_id, why);
+}
+
+dd_err_t dd_cp_collect_new(const dd_config *cfg, uv_loop_t *loop,
+			   dd_attestor *att, dd_store *store,
+			   dd_cp_collect **out)
+{
+	dd_cp_collect *cc = dd_calloc(1, sizeof *cc);
+	dd_collector_opts o = {.att = att, .ca_file = cfg->ca_file};
+	dd_collector_ops ops = {.targets = targets, .healthy = healthy,
+				.failed = failed, .skipped = skipped};
+	dd_err_t rc;
+
+	*out = NULL;
+	if (cc == NULL)
+		return DD_ERR_NOMEM;
+	cc->store = store;
+	rc = dd_collector_new(loop, &o, &ops, cc, &cc->col);
+	if (rc) {
+		dd_free(cc);
+		return rc;
+	}
+	*out = cc;
+	return DD_OK;
+}
+
+void dd_cp_collect_start(dd_cp_collect *cc)
+{
+	dd_collector_start(cc->col);
+}
+
+void dd_cp_collect_wake(dd_cp_collect *cc)
+{
+	if (cc != NULL)
+		dd_collector_wake(cc->col);
+}
+
+void dd_cp_collect_free(dd_cp_collect *cc)
+{
+	if (cc == NULL)
+		return;
+	dd_collector_free(cc->col);
+	dd_free(cc);
+}

@@ -1,0 +1,32 @@
+/*
+ * cp_collect.h: the collector (collector.h) wired to the fleet store
+ * (store.h): targets are the store's agents with direct ingress; a
+ * usable /health refreshes the agent's record (status healthy, verified
+ * claims, owner, the health snapshot); a failure records the collector's
+ * verdict, and a dead agent is removed.
+ */
+#ifndef DD_CP_CP_COLLECT_H
+#define DD_CP_CP_COLLECT_H
+
+#include <uv.h>
+
+#include "attest/attestor.h"
+#include "core/config.h"
+#include "core/err.h"
+#include "cp/collector.h"
+#include "cp/store.h"
+
+typedef struct dd_cp_collect dd_cp_collect;
+
+/* att and store are borrowed and must outlive it. */
+dd_err_t dd_cp_collect_new(const dd_config *cfg, uv_loop_t *loop,
+			   dd_attestor *att, dd_store *store,
+			   dd_cp_collect **out);
+/* Starts ticking (the first tick runs from the loop). */
+void dd_cp_collect_start(dd_cp_collect *cc);
+/* One extra tick soon (after a registration, say). */
+void dd_cp_collect_wake(dd_cp_collect *cc);
+/* Stops, cancels scrapes in flight; before the attestor and store go. */
+void dd_cp_collect_free(dd_cp_collect *cc);
+
+#endif
