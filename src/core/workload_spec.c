@@ -270,6 +270,15 @@ static dd_err_t check_field(const char *k, const json_t *v, size_t *n_args,
 				    "read_only or read_write");
 		return DD_OK;
 	}
+	/* The local runtime's restart policy (docs/runtime.md); EE ignores it. */
+	if (strcmp(k, "restart") == 0) {
+		s = json_string_value(v);
+		if (s == NULL || (strcmp(s, "on-failure") != 0 &&
+				  strcmp(s, "always") != 0 && strcmp(s, "no") != 0))
+			return fail(why, why_len, "restart: on-failure, always "
+				    "or no");
+		return DD_OK;
+	}
 	if (strcmp(k, "oracle") == 0 || strcmp(k, "inherit_token") == 0)
 		return fail(why, why_len, "%s: applies to boot workloads only; "
 			    "a deployed workload would silently lose it", k);
