@@ -1,5 +1,7 @@
 #include "agent/workload_api.h"
 
+#include "agent/log_follow.h"
+
 #include <stdio.h>
 #include <string.h>
 
@@ -22,6 +24,7 @@ struct call {
 	dd_ndjson_req *ee_req;
 	enum call_kind kind;
 	char app[128];              /* K_LOGS_LOOKUP */
+	int follow;                 /* K_LOGS_LOOKUP: ?follow=1 */
 	int has_expose;             /* K_DEPLOY */
 	char label[DD_AGENT_MAX_LABEL + 1];
 	uint16_t port;
@@ -34,6 +37,7 @@ struct dd_workload_api {
 	void (*changed)(void *ud);
 	void *changed_ud;
 	struct call *calls;
+	dd_log_follow *follow;
 };
 
 static void unlink_call(struct call *c)
@@ -123,6 +127,13 @@ static void logs_of(struct call *c, json_t *list)
 		unlink_call(c);
 		dd_http_respond_error(c->req, 404, "not_found",
 				      "no workload named %s", c->app);
+		dd_free(c);
+		return;
+	}
+	if (c->follow) {
+		dd_http_req_on_abort(c->req, NULL, NULL);
+		unlink_call(c);
+		dd_log_follow_start(c->w->follow, c->req, id);
 		dd_free(c);
 		return;
 	}
@@ -305,12 +316,19 @@ static void handle_logs(dd_http_req *req, const dd_caller *who, void *ud)
 {
 	dd_workload_api *w = ud;
 	const char *app = dd_http_req_param(req, "app");
+	const char *follow = dd_http_req_query(req, "follow");
 	json_t *rq;
 	struct call *c;
 
 	(void)who;
 	if (app == NULL || strlen(app) >= sizeof c->app) {
 		dd_http_respond_error(req, 400, "bad_request", "bad app name");
+		return;
+	}
+	if (follow != NULL && strcmp(follow, "1") != 0 &&
+	    strcmp(follow, "0") != 0) {
+		dd_http_respond_error(req, 400, "bad_request",
+				      "follow must be 0 or 1");
 		return;
 	}
 	rq = json_pack("{s:s}", "method", "list");
@@ -321,6 +339,7 @@ static void handle_logs(dd_http_req *req, const dd_caller *who, void *ud)
 	}
 	if (c != NULL) {
 		memcpy(c->app, app, strlen(app) + 1);
+		c->follow = follow != NULL && strcmp(follow, "1") == 0;
 		send_ee(c, rq);
 	}
 	json_decref(rq);
@@ -438,7 +457,7 @@ dd_err_t dd_workload_api_new(dd_ndjson *ee, dd_agent_state *st,
 	w->st = st;
 	w->changed = changed;
 	w->changed_ud = changed_ud;
-	return DD_OK;
+	return dd_log_follow_new(ee, &w->follow);
 }
 
 void dd_workload_api_free(dd_workload_api *w)
@@ -456,5 +475,6 @@ void dd_workload_api_free(dd_workload_api *w)
 				      "the agent is shutting down");
 		dd_free(c);
 	}
+	dd_log_follow_free(w->follow);
 	dd_free(w);
 }

@@ -6,7 +6,8 @@
  *                     customer_workload_deployed; a valid "expose" joins
  *                     the extra ingress list
  *   POST /exec        {"cmd": [...], "timeout_secs": N} -> EE exec
- *   GET  /logs/{app}  EE list, then EE logs of the first deployment of app
+ *   GET  /logs/{app}  EE list, then EE logs of the first deployment of app;
+ *                     with ?follow=1 a live NDJSON stream (log_follow.h)
  *   POST /owner       sets or clears the runtime tenant (fleet owner only)
  *
  * Who may call is the authorization table's business (authz.h); EE's
