@@ -23,7 +23,10 @@ static dd_err_t head(dd_buf *out, const char *title, const dd_page_who *who)
 	PUT("<!doctype html><html lang=en><head><meta charset=utf-8>"
 	    "<meta name=viewport content='width=device-width'><title>DD — ");
 	ESC(title);
-	PUT("</title><link rel=stylesheet href=/static/dd.css></head><body>");
+	/* An inline empty icon: browsers would otherwise ask for a
+	 * /favicon.ico that does not exist. */
+	PUT("</title><link rel=icon href='data:,'>"
+	    "<link rel=stylesheet href=/static/dd.css></head><body>");
 	/* Simulated evidence and dev sessions must never pass unnoticed. */
 	if (who->dev)
 		PUT("<div class=banner-simulated>DEVELOPMENT: SIMULATED quotes, "
