@@ -122,6 +122,20 @@ def rss_kib(pid):
 
 # --- deploy, logs, exits -------------------------------------------------------
 
+def test_restart_policy_passes_through_the_agent(agent, oidc):
+    """The spec's "restart" reaches the runtime: "no" leaves a failing
+    workload down at once; a value outside the enum never gets there."""
+    deploy(agent, oidc, app_name="never", restart="no",
+           cmd=["/bin/sh", "-c", "echo once; exit 3"])
+    w = wait_workload(agent, "never", lambda w: w["status"] == "failed",
+                      what="never failed")
+    assert w["restarts"] == 0 and w["exit_code"] == 3
+    r = owner_call(agent, oidc, "POST", "/deploy",
+                   {"app_name": "bad", "cmd": ["true"], "restart": "sometimes"})
+    assert r.status == 400 and r.json()["code"] == "bad_workload"
+    assert "restart" in r.json()["message"]
+
+
 def test_deploy_runs_logs_and_exits_through_the_agent(agent, oidc):
     loop = deploy(agent, oidc, app_name="loop", cmd=LOOP)
     # Exits 3 every time: on-failure restarts it, then gives up.
@@ -130,8 +144,7 @@ def test_deploy_runs_logs_and_exits_through_the_agent(agent, oidc):
     # Exits 0: completed, never restarted.
     once = deploy(agent, oidc, app_name="once",
                   cmd=["/bin/sh", "-c", "echo done"])
-    # (The agent's spec check refuses the runtime's "restart" field, so
-    # through the agent every workload gets the default, on-failure.)
+    # (No "restart" field: every one gets the default, on-failure.)
     assert len({loop, flaky, once}) == 3
     w = wait_workload(agent, "loop", lambda w: w["status"] == "running")
     assert w["id"] == loop and isinstance(w["pid"], int) and w["pid"] > 1
