@@ -56,6 +56,7 @@ bench: deps build
 	bench/run $(BUILD)
 	bench/agent_bench $(BUILD)
 	$(BUILD)/bench/attest_bench
+	$(BUILD)/bench/noise_bench
 
 $(FUZZ_BUILD)/build.ninja:
 	CC=clang meson setup $(FUZZ_BUILD) -Dbuildtype=debug -Dfuzzing=true \

@@ -125,7 +125,7 @@ dd_err_t dd_noise_dh(EVP_PKEY *priv, const uint8_t pub[DD_X25519_LEN],
 	dd_err_t rc = DD_ERR_CRYPTO;
 
 	if (dd_noise_dh_low_order(pub))
-		return DD_ERR_CRYPTO;
+		goto out;
 	peer = EVP_PKEY_new_raw_public_key(EVP_PKEY_X25519, NULL, pub,
 					   DD_X25519_LEN);
 	if (peer == NULL)
