@@ -18,6 +18,7 @@
 #include "dev/ita_mode.h"
 #include "net/service.h"
 #include "runtime/runtime.h"
+#include "sessiond/sessiond.h"
 
 #define EXIT_USAGE 2
 
@@ -27,6 +28,7 @@ static const char *const mode_help[][2] = {
 	{"dev", "a whole local fleet on loopback (CP + agent), for development"},
 	{"ita", "local Intel Trust Authority stand-in (development only)"},
 	{"runtime", "local EasyEnclave-compatible workload runtime (not sealed)"},
+	{"sessiond", "PTY sessions from recipes, sealed history (unix socket)"},
 	{"quote", "parse and verify a TDX quote (FILE or stdin; raw, hex, base64)"},
 	{"client", "deploy a workload to an agent, show its logs, list workloads"},
 };
@@ -83,6 +85,8 @@ static int run_server_mode(dd_mode mode)
 		rc = dd_ita_mode_run(cfg);
 	else if (mode == DD_MODE_RUNTIME)
 		rc = dd_runtime_run(cfg);
+	else if (mode == DD_MODE_SESSIOND)
+		rc = dd_sessiond_run(cfg);
 	else
 		rc = dd_agent_run(cfg);
 	dd_config_free(cfg);
@@ -130,7 +134,7 @@ int main(int argc, char **argv)
 		return dd_client_main(argc - argi, argv + argi);
 	if (dd_mode_parse(mode_text, &mode) != DD_OK ||
 	    !(mode & (DD_MODE_CP | DD_MODE_AGENT | DD_MODE_DEV | DD_MODE_ITA |
-		      DD_MODE_RUNTIME))) {
+		      DD_MODE_RUNTIME | DD_MODE_SESSIOND))) {
 		fprintf(stderr, "devopsdefender: unknown mode '%s'\n", mode_text);
 		usage(stderr);
 		return EXIT_USAGE;

@@ -75,6 +75,21 @@ typedef struct dd_runtime_settings {
 	uint64_t restart_max;   /* quick failures in a row before giving up */
 } dd_runtime_settings;
 
+/* sessiond's settings (DD_SESSIOND_*, `devopsdefender sessiond`). */
+typedef struct dd_sessiond_settings {
+	char *socket;           /* unix socket (the agent reads it too) */
+	char *dir;              /* sealed transcripts and the recipient set */
+	char *recipes;          /* recipe file, may be NULL (built-in shell) */
+	char *peer_uid;         /* the uid allowed to connect, may be NULL */
+	uint64_t max_sessions;
+	uint64_t scrollback;    /* ring bytes per session */
+	uint64_t history_max_bytes;
+	uint64_t history_session_bytes;
+	uint64_t history_segment_bytes;
+	uint64_t max_request;
+	uint64_t max_connections;
+} dd_sessiond_settings;
+
 typedef struct dd_config {
 	dd_mode mode;
 	int dev;                /* explicit development mode (DD_DEV) */
@@ -86,6 +101,7 @@ typedef struct dd_config {
 	char *ee_token;         /* EE_TOKEN, secret, may be NULL */
 	char *ee_socket;        /* EE_SOCKET_PATH */
 	dd_runtime_settings runtime; /* DD_RUNTIME_* (runtime mode) */
+	dd_sessiond_settings sessiond; /* DD_SESSIOND_* */
 	char *bind_addr;        /* DD_BIND_ADDR */
 	uint16_t port;          /* DD_PORT */
 	uint16_t api_port;      /* DD_API_PORT (agent API listener) */

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <termios.h>
 #include <unistd.h>
@@ -18,6 +19,10 @@
 #include "core/alloc.h"
 #include "core/log.h"
 #include "core/strutil.h"
+
+#ifndef CLOSE_RANGE_CLOEXEC
+#define CLOSE_RANGE_CLOEXEC (1U << 2) /* linux/close_range.h */
+#endif
 
 #define POLL_MS 50       /* while a session is being stopped */
 #define LINGER_MS 500    /* output that never ends after the session is gone */
@@ -47,6 +52,8 @@ struct dd_rt_proc {
 	uv_timer_t timer;       /* stop polling, then the output linger */
 	unsigned handles;       /* initialised and not yet closed */
 	uint64_t grace_ms;
+	uint64_t hup_ms;
+	uint64_t term_at;       /* SIGTERM due (hang-up first), 0: sent */
 	uint64_t kill_at;       /* 0 until a stop begins */
 	uint64_t give_up_at;
 	int killed;             /* SIGKILL sent */
@@ -211,21 +218,30 @@ static void signal_session(dd_rt_proc *p, int sig)
 	(void)dd_rt_session_sweep(p->pid, sig);
 }
 
+static void send_term(dd_rt_proc *p)
+{
+	p->term_at = 0;
+	signal_session(p, SIGTERM);
+	/* A stopped process must be woken to act on SIGTERM. */
+	signal_session(p, SIGCONT);
+}
+
 static void begin_stop(dd_rt_proc *p)
 {
 	uint64_t now = uv_now(p->ps->loop);
 
 	if (p->kill_at != 0 || p->gone)
 		return;
-	p->kill_at = now + p->grace_ms;
+	p->kill_at = now + p->hup_ms + p->grace_ms;
 	if (p->kill_at == 0)
 		p->kill_at = 1;
 	p->give_up_at = p->kill_at + GIVE_UP_MS;
 	if (p->pty)
 		signal_session(p, SIGHUP);
-	signal_session(p, SIGTERM);
-	/* A stopped process must be woken to act on SIGTERM. */
-	signal_session(p, SIGCONT);
+	if (p->pty && p->hup_ms > 0)
+		p->term_at = now + p->hup_ms;
+	else
+		send_term(p);
 	uv_timer_start(&p->timer, on_timer, POLL_MS, POLL_MS);
 }
 
@@ -237,6 +253,8 @@ static void tick(dd_rt_proc *p)
 
 	if (p->closing || p->gone)
 		return;
+	if (p->term_at != 0 && now >= p->term_at)
+		send_term(p);
 	if (p->kill_at != 0 && now >= p->kill_at && !p->killed) {
 		p->killed = 1;
 		signal_session(p, SIGKILL);
@@ -390,6 +408,7 @@ struct plan {
 	const char *path;
 	char *const *argv;
 	char *const *env;
+	const char *cwd;        /* NULL: ours */
 	int in, out, err;       /* become 0, 1, 2 */
 	int ctty;
 	int report;             /* errno goes here if exec fails */
@@ -421,8 +440,11 @@ static void child_exec(const struct plan *pl)
 	if (dup2(pl->in, 0) < 0 || dup2(pl->out, 1) < 0 ||
 	    dup2(pl->err, 2) < 0)
 		goto fail;
-	/* Belt and braces: whatever a library opened without O_CLOEXEC. */
-	(void)close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
+	if (pl->cwd != NULL && chdir(pl->cwd) != 0)
+		goto fail;
+	/* Belt and braces: whatever a library opened without O_CLOEXEC.
+	 * The raw syscall: musl has no close_range() wrapper. */
+	(void)syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC);
 	execve(pl->path, pl->argv, pl->env);
 fail:
 	e = errno;
@@ -552,6 +574,7 @@ dd_err_t dd_rt_proc_spawn(dd_rt_procs *ps, const dd_rt_spawn *o,
 	p->ps = ps;
 	p->pty = o->pty;
 	p->grace_ms = o->grace_ms;
+	p->hup_ms = o->pty ? o->hup_ms : 0;
 	p->detached = 1; /* until it has started */
 	for (int i = 0; i < 2; i++) {
 		(void)uv_pipe_init(ps->loop, &p->s[i], 0);
@@ -575,7 +598,8 @@ dd_err_t dd_rt_proc_spawn(dd_rt_procs *ps, const dd_rt_spawn *o,
 	}
 	if (e == 0) {
 		pl = (struct plan){.path = path, .argv = o->argv,
-				   .env = o->env, .in = theirs[0],
+				   .env = o->env, .cwd = o->cwd,
+				   .in = theirs[0],
 				   .out = theirs[1], .err = theirs[2],
 				   .ctty = o->pty, .report = -1};
 		e = start_child(&pl, &pid);
@@ -612,6 +636,22 @@ void dd_rt_proc_stop(dd_rt_proc *p)
 		return;
 	begin_stop(p);
 	tick(p);
+}
+
+dd_err_t dd_rt_proc_resize(dd_rt_proc *p, uint16_t cols, uint16_t rows)
+{
+	struct winsize ws = {.ws_row = rows, .ws_col = cols};
+	uv_os_fd_t fd;
+
+	if (!p->pty || p->closing ||
+	    uv_fileno((uv_handle_t *)&p->s[0], &fd) != 0)
+		return DD_ERR_CLOSED;
+	if (ioctl(fd, TIOCSWINSZ, &ws) != 0)
+		return DD_ERR_IO;
+	/* A background job that asked for the size learns it too. */
+	if (!p->gone && p->pid > 1)
+		(void)kill(-p->pid, SIGWINCH);
+	return DD_OK;
 }
 
 void dd_rt_proc_detach(dd_rt_proc *p)

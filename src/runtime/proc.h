@@ -51,7 +51,13 @@ typedef struct dd_rt_spawn {
 	char *const *env;       /* the child's whole environment */
 	int pty;                /* stdio on a new PTY (controlling terminal) */
 	uint16_t cols, rows;    /* PTY size; 0 means 80 x 24 */
+	const char *cwd;        /* working directory; NULL: ours */
 	uint64_t grace_ms;      /* SIGTERM to SIGKILL */
+	/*
+	 * PTY only: SIGHUP alone first, SIGTERM hup_ms later (a terminal
+	 * hang-up, then a request to stop); 0 sends both at once.
+	 */
+	uint64_t hup_ms;
 	dd_rt_proc_cbs cbs;
 	void *ud;
 } dd_rt_spawn;
@@ -79,8 +85,18 @@ dd_err_t dd_rt_proc_spawn(dd_rt_procs *ps, const dd_rt_spawn *o,
 /* The leader's pid, or 0 once it has been reaped. */
 pid_t dd_rt_proc_pid(const dd_rt_proc *p);
 
-/* SIGTERM to the session now, SIGKILL after the grace period. */
+/*
+ * SIGTERM to the session now (after SIGHUP and hup_ms for a PTY started
+ * with one), SIGKILL after the grace period.
+ */
 void dd_rt_proc_stop(dd_rt_proc *p);
+
+/*
+ * Sets the PTY's size (TIOCSWINSZ on the master) and sends SIGWINCH to
+ * the child's process group (the kernel signals only the foreground
+ * group). CLOSED without a PTY, IO when the ioctl fails.
+ */
+dd_err_t dd_rt_proc_resize(dd_rt_proc *p, uint16_t cols, uint16_t rows);
 
 /* No more callbacks: the proc finishes (and frees itself) on its own. */
 void dd_rt_proc_detach(dd_rt_proc *p);

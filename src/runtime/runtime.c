@@ -20,6 +20,7 @@
 #include "core/alloc.h"
 #include "core/log.h"
 #include "net/service.h"
+#include "net/unixsock.h"
 #include "runtime/apps.h"
 #include "runtime/env.h"
 #include "runtime/proc.h"
@@ -50,80 +51,6 @@ static void hold_stdio(void)
 		if (fcntl(fd, F_GETFD) < 0 && errno == EBADF)
 			(void)open("/dev/null", O_RDWR); /* takes the lowest */
 	}
-}
-
-/* mkdir -p of the socket's directory; what we create is ours alone. */
-static dd_err_t make_parents(const char *path, char *why, size_t why_len)
-{
-	char dir[PATH_MAX];
-	size_t n = strlen(path);
-
-	/* libuv would cut a longer path and listen somewhere else. */
-	if (n >= sizeof(((struct sockaddr_un *)0)->sun_path)) {
-		snprintf(why, why_len, "EE_SOCKET_PATH is longer than a unix "
-			 "socket path may be (%zu bytes)",
-			 sizeof(((struct sockaddr_un *)0)->sun_path) - 1);
-		return DD_ERR_CONFIG;
-	}
-	memcpy(dir, path, n + 1);
-	for (size_t i = 1; i < n; i++) {
-		if (dir[i] != '/')
-			continue;
-		dir[i] = '\0';
-		if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
-			snprintf(why, why_len, "making %s (%s)", dir,
-				 strerror(errno));
-			return DD_ERR_IO;
-		}
-		dir[i] = '/';
-	}
-	return DD_OK;
-}
-
-/*
- * A socket file left by a runtime that died is removed (as EasyEnclave
- * does); one that still answers, or a file of another kind, is not ours
- * to take.
- */
-static dd_err_t clear_stale(const char *path, char *why, size_t why_len)
-{
-	struct sockaddr_un sa;
-	struct stat st;
-	int fd, live;
-
-	if (lstat(path, &st) != 0) {
-		if (errno == ENOENT)
-			return DD_OK;
-		snprintf(why, why_len, "looking at %s (%s)", path,
-			 strerror(errno));
-		return DD_ERR_IO;
-	}
-	if (!S_ISSOCK(st.st_mode)) {
-		snprintf(why, why_len, "%s exists and is not a socket", path);
-		return DD_ERR_EXISTS;
-	}
-	memset(&sa, 0, sizeof sa);
-	sa.sun_family = AF_UNIX;
-	snprintf(sa.sun_path, sizeof sa.sun_path, "%s", path);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0) {
-		snprintf(why, why_len, "socket (%s)", strerror(errno));
-		return DD_ERR_IO;
-	}
-	live = connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0 ||
-	       errno == EAGAIN;
-	close(fd);
-	if (live) {
-		snprintf(why, why_len, "another process is listening on %s",
-			 path);
-		return DD_ERR_EXISTS;
-	}
-	if (unlink(path) != 0 && errno != ENOENT) {
-		snprintf(why, why_len, "removing stale %s (%s)", path,
-			 strerror(errno));
-		return DD_ERR_IO;
-	}
-	return DD_OK;
 }
 
 /* Where releases are installed: private, next to the socket. */
@@ -289,9 +216,8 @@ dd_err_t dd_runtime_run(const dd_config *cfg)
 	memset(&r, 0, sizeof r);
 	r.cfg = cfg;
 	hold_stdio();
-	rc = make_parents(cfg->ee_socket, why, sizeof why);
-	if (rc == DD_OK)
-		rc = clear_stale(cfg->ee_socket, why, sizeof why);
+	rc = dd_unixsock_prepare(cfg->ee_socket, "EE_SOCKET_PATH", why,
+				 sizeof why);
 	if (rc == DD_OK)
 		rc = make_bin_dir(&r, why, sizeof why);
 	if (rc == DD_OK)

@@ -1,0 +1,108 @@
+#include "net/unixsock.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+/* mkdir -p of the socket's directory; what we create is ours alone. */
+static dd_err_t make_parents(const char *path, const char *name, char *why,
+			     size_t why_len)
+{
+	char dir[PATH_MAX];
+	size_t n = strlen(path);
+
+	/* libuv would cut a longer path and listen somewhere else. */
+	if (n >= sizeof(((struct sockaddr_un *)0)->sun_path)) {
+		snprintf(why, why_len, "%s is longer than a unix socket path "
+			 "may be (%zu bytes)", name,
+			 sizeof(((struct sockaddr_un *)0)->sun_path) - 1);
+		return DD_ERR_CONFIG;
+	}
+	memcpy(dir, path, n + 1);
+	for (size_t i = 1; i < n; i++) {
+		if (dir[i] != '/')
+			continue;
+		dir[i] = '\0';
+		if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+			snprintf(why, why_len, "making %s (%s)", dir,
+				 strerror(errno));
+			return DD_ERR_IO;
+		}
+		dir[i] = '/';
+	}
+	return DD_OK;
+}
+
+/*
+ * A socket file left by a process that died is removed (as EasyEnclave
+ * does); one that still answers, or a file of another kind, is not ours
+ * to take.
+ */
+static dd_err_t clear_stale(const char *path, char *why, size_t why_len)
+{
+	struct sockaddr_un sa;
+	struct stat st;
+	int fd, live;
+
+	if (lstat(path, &st) != 0) {
+		if (errno == ENOENT)
+			return DD_OK;
+		snprintf(why, why_len, "looking at %s (%s)", path,
+			 strerror(errno));
+		return DD_ERR_IO;
+	}
+	if (!S_ISSOCK(st.st_mode)) {
+		snprintf(why, why_len, "%s exists and is not a socket", path);
+		return DD_ERR_EXISTS;
+	}
+	memset(&sa, 0, sizeof sa);
+	sa.sun_family = AF_UNIX;
+	snprintf(sa.sun_path, sizeof sa.sun_path, "%s", path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		snprintf(why, why_len, "socket (%s)", strerror(errno));
+		return DD_ERR_IO;
+	}
+	live = connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0 ||
+	       errno == EAGAIN;
+	close(fd);
+	if (live) {
+		snprintf(why, why_len, "another process is listening on %s",
+			 path);
+		return DD_ERR_EXISTS;
+	}
+	if (unlink(path) != 0 && errno != ENOENT) {
+		snprintf(why, why_len, "removing stale %s (%s)", path,
+			 strerror(errno));
+		return DD_ERR_IO;
+	}
+	return DD_OK;
+}
+
+dd_err_t dd_unixsock_prepare(const char *path, const char *name, char *why,
+			     size_t why_len)
+{
+	dd_err_t rc = make_parents(path, name, why, why_len);
+
+	if (rc == DD_OK)
+		rc = clear_stale(path, why, why_len);
+	return rc;
+}
+
+dd_err_t dd_unixsock_peer_uid(uv_pipe_t *pipe, uid_t *uid)
+{
+	struct ucred cred;
+	socklen_t len = sizeof cred;
+	uv_os_fd_t fd;
+
+	if (uv_fileno((uv_handle_t *)pipe, &fd) != 0 ||
+	    getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0)
+		return DD_ERR_IO;
+	*uid = cred.uid;
+	return DD_OK;
+}

@@ -1,0 +1,73 @@
+/*
+ * server_int.h: what server.c (connections, framing, writing) shares
+ * with methods.c (the handlers). Not an interface for anything else.
+ */
+#ifndef DD_SESSIOND_SERVER_INT_H
+#define DD_SESSIOND_SERVER_INT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <jansson.h>
+#include <uv.h>
+
+#include "core/buf.h"
+#include "sessiond/proto.h"
+#include "sessiond/server.h"
+#include "sessiond/session.h"
+
+#define DD_SD_CHUNK 16384
+#define DD_SD_INPUT_HIGH (256u << 10) /* PTY input queued: stop reading */
+
+struct dd_sd_conn {
+	dd_sd_server *s;
+	struct dd_sd_conn *prev, *next;
+	uv_pipe_t pipe;
+	uv_shutdown_t sreq;
+	dd_buf in;               /* bytes read, not yet handled */
+	uint8_t chunk[DD_SD_CHUNK];
+	int closing;             /* uv_close called */
+	int ending;              /* shutting down after the queued replies */
+	int read_eof;
+	int blocked;             /* too many replies queued */
+	int attached;            /* a raw stream now */
+	int input_full;          /* attach: the PTY's input is backed up */
+	dd_sd_watch w;
+};
+
+struct dd_sd_server {
+	uv_loop_t *loop;
+	dd_sd_server_opts o;
+	char *path;
+	char *rcpts_path;
+	uv_pipe_t listener;
+	int listening;
+	int closing;
+	int listener_closed;
+	struct dd_sd_conn *conns;
+	size_t nconns;
+	uint64_t started;        /* unix seconds */
+	char boot_id[37];        /* new at every start: the agent re-pushes */
+	dev_t sock_dev;
+	ino_t sock_ino;
+	void (*done)(void *ud);
+	void *done_ud;
+};
+
+void dd_sd_conn_close(struct dd_sd_conn *c);
+void dd_sd_conn_end(struct dd_sd_conn *c);
+void dd_sd_conn_reading(struct dd_sd_conn *c);
+/* Queues data, which the connection then owns (dd_free after writing). */
+void dd_sd_conn_send(struct dd_sd_conn *c, char *data, size_t len);
+/* One reply line, from r (NULL: out of memory); r is released. */
+void dd_sd_conn_reply_new(struct dd_sd_conn *c, json_t *r);
+void dd_sd_conn_error(struct dd_sd_conn *c, const char *code,
+		      const char *detail);
+/* Bytes from an attached client, for its session's PTY. */
+void dd_sd_conn_input(struct dd_sd_conn *c, const uint8_t *data, size_t len);
+
+/* methods.c: runs one parsed request. */
+void dd_sd_dispatch(struct dd_sd_conn *c, dd_sd_req *req);
+
+#endif
