@@ -9,38 +9,62 @@
 struct dd_cp_collect {
 	dd_store *store;
 	dd_collector *col;
+	void (*on_tick)(void *ud);
+	void *tick_ud;
 };
 
+/* The targets being gathered by one scan. */
+struct gather {
+	dd_collect_target *v;
+	size_t n, cap;
+};
+
+static dd_err_t add_target(const dd_store_brief *b, void *ud)
+{
+	struct gather *g = ud;
+	dd_collect_target *t;
+
+	/* The CP's own entry has no ingress: never scraped. */
+	if (b->ingress != DD_INGRESS_DIRECT)
+		return DD_OK;
+	if (g->n == g->cap) {
+		size_t cap = g->cap ? g->cap * 2 : 64;
+
+		t = dd_realloc(g->v, cap * sizeof *t);
+		if (t == NULL)
+			return DD_ERR_NOMEM;
+		g->v = t;
+		g->cap = cap;
+	}
+	t = &g->v[g->n++];
+	memset(t, 0, sizeof *t);
+	snprintf(t->agent_id, sizeof t->agent_id, "%s", b->agent_id);
+	snprintf(t->url, sizeof t->url, "%s", b->ingress_url);
+	t->status = (dd_collect_status)b->status;
+	t->last_seen_ms = b->last_seen_ms;
+	t->registered_at_ms = b->registered_at_ms;
+	return DD_OK;
+}
+
+/*
+ * Every tick lists the whole fleet: through the scan, which reads only
+ * the plain columns (no record is parsed), so 10,000 agents cost
+ * milliseconds, not seconds.
+ */
 static dd_err_t targets(void *ud, dd_collect_target **out, size_t *n)
 {
 	dd_cp_collect *cc = ud;
-	dd_store_agent *v = NULL;
-	dd_collect_target *t;
-	size_t count = 0, k = 0;
+	struct gather g = {0};
 	dd_err_t rc;
 
 	*n = 0;
-	rc = dd_store_list(cc->store, &v, &count, NULL);
-	if (rc)
+	rc = dd_store_scan(cc->store, add_target, &g, NULL);
+	if (rc) {
+		dd_free(g.v);
 		return rc;
-	t = count ? dd_calloc(count, sizeof *t) : NULL;
-	if (count && t == NULL) {
-		dd_store_agents_free(v, count);
-		return DD_ERR_NOMEM;
 	}
-	for (size_t i = 0; i < count; i++) {
-		if (v[i].ingress != DD_INGRESS_DIRECT)
-			continue;
-		snprintf(t[k].agent_id, sizeof t[k].agent_id, "%s", v[i].agent_id);
-		snprintf(t[k].url, sizeof t[k].url, "%s", v[i].ingress_url);
-		t[k].status = (dd_collect_status)v[i].status;
-		t[k].last_seen_ms = v[i].last_seen_ms;
-		t[k].registered_at_ms = v[i].registered_at_ms;
-		k++;
-	}
-	dd_store_agents_free(v, count);
-	*out = t;
-	*n = k;
+	*out = g.v;
+	*n = g.n;
 	return DD_OK;
 }
 
@@ -157,6 +181,21 @@ static void skipped(void *ud, const dd_collect_target *t,
 	dd_log_warn("collector: %s not updated: %s", t->agent_id, why);
 }
 
+static void tick_done(void *ud, const dd_collector_stats *st)
+{
+	dd_cp_collect *cc = ud;
+
+	(void)st;
+	if (cc->on_tick != NULL)
+		cc->on_tick(cc->tick_ud);
+}
+
+void dd_cp_collect_on_tick(dd_cp_collect *cc, void (*fn)(void *ud), void *ud)
+{
+	cc->on_tick = fn;
+	cc->tick_ud = ud;
+}
+
 dd_err_t dd_cp_collect_new(const dd_config *cfg, uv_loop_t *loop,
 			   dd_attestor *att, dd_store *store,
 			   dd_cp_collect **out)
@@ -164,7 +203,8 @@ dd_err_t dd_cp_collect_new(const dd_config *cfg, uv_loop_t *loop,
 	dd_cp_collect *cc = dd_calloc(1, sizeof *cc);
 	dd_collector_opts o = {.att = att, .ca_file = cfg->ca_file};
 	dd_collector_ops ops = {.targets = targets, .healthy = healthy,
-				.failed = failed, .skipped = skipped};
+				.failed = failed, .skipped = skipped,
+				.tick_done = tick_done};
 	dd_err_t rc;
 
 	*out = NULL;

@@ -24,6 +24,11 @@ dd_err_t dd_cp_collect_new(const dd_config *cfg, uv_loop_t *loop,
 			   dd_cp_collect **out);
 /* Starts ticking (the first tick runs from the loop). */
 void dd_cp_collect_start(dd_cp_collect *cc);
+/*
+ * fn(ud) after every tick (the control-plane entry's refresh); NULL
+ * stops it. Set before dd_cp_collect_start.
+ */
+void dd_cp_collect_on_tick(dd_cp_collect *cc, void (*fn)(void *ud), void *ud);
 /* One extra tick soon (after a registration, say). */
 void dd_cp_collect_wake(dd_cp_collect *cc);
 /* Stops, cancels scrapes in flight; before the attestor and store go. */

@@ -7,7 +7,8 @@
 #include <stdio.h>
 #include <string.h>
 
-bool dd_fleet_sees_full(const dd_caller *who, const dd_store_agent *a)
+static bool sees_full(const dd_caller *who, const char *agent_id,
+		      bool has_owner, const dd_principal *owner)
 {
 	if (who == NULL)
 		return false;
@@ -17,18 +18,25 @@ bool dd_fleet_sees_full(const dd_caller *who, const dd_store_agent *a)
 		return true;
 	case DD_CALLER_USER:
 	case DD_CALLER_TENANT_USER:
-		/*
-		 * The session's own admin flag is not consulted here: authz
-		 * made such a session ADMIN. Without an owner: admins only.
-		 */
+		/* Without an owner (the CP's own entry too): admins only. */
 		if (who->session.is_fleet_admin)
 			return true;
-		if (!a->has_owner || strcmp(a->agent_id, DD_FLEET_CP_ID) == 0)
+		if (!has_owner || strcmp(agent_id, DD_FLEET_CP_ID) == 0)
 			return false;
-		return dd_authz_session_owns(&who->session, &a->owner) != 0;
+		return dd_authz_session_owns(&who->session, owner) != 0;
 	default:
 		return false;
 	}
+}
+
+bool dd_fleet_sees_full(const dd_caller *who, const dd_store_agent *a)
+{
+	return sees_full(who, a->agent_id, a->has_owner, &a->owner);
+}
+
+bool dd_fleet_brief_sees_full(const dd_caller *who, const dd_store_brief *b)
+{
+	return sees_full(who, b->agent_id, b->has_owner, &b->owner);
 }
 
 dd_fleet_view dd_fleet_api_view(const dd_caller *who, const dd_store_agent *a)
@@ -70,18 +78,27 @@ static json_int_t oracle_count(const dd_store_agent *a)
 	return json_is_array(v) ? (json_int_t)json_array_size(v) : 0;
 }
 
-static json_t *last_seen_json(const dd_store_agent *a, unsigned flags)
+static json_t *last_seen_json(int64_t ms, unsigned flags)
 {
 	char t[40];
 
 	if (flags & DD_FLEET_TIME_OFFSET)
-		dd_fleet_time_offset(a->last_seen_ms, t, sizeof t);
+		dd_fleet_time_offset(ms, t, sizeof t);
 	else
-		dd_store_time_format(a->last_seen_ms, t, sizeof t);
+		dd_store_time_format(ms, t, sizeof t);
 	return json_string(t);
 }
 
-static dd_err_t public_json(const dd_store_agent *a, unsigned flags,
+/* The public view, from whichever form of the record. */
+struct pub {
+	const char *agent_id, *hostname, *vm_name, *attestation_type;
+	dd_agent_status status;
+	int64_t last_seen_ms;
+	bool read_only, clean;
+	json_int_t deployments, units, oracles;
+};
+
+static dd_err_t public_json(const struct pub *p, unsigned flags,
 			    json_t **out)
 {
 	json_t *o = json_object();
@@ -89,30 +106,54 @@ static dd_err_t public_json(const dd_store_agent *a, unsigned flags,
 
 	if (bad)
 		return DD_ERR_NOMEM;
-	bad |= json_object_set_new(o, "agent_id", json_string(a->agent_id));
-	bad |= json_object_set_new(o, "hostname", json_string(a->hostname));
-	bad |= json_object_set_new(o, "vm_name", json_string(a->vm_name));
+	bad |= json_object_set_new(o, "agent_id", json_string(p->agent_id));
+	bad |= json_object_set_new(o, "hostname", json_string(p->hostname));
+	bad |= json_object_set_new(o, "vm_name", json_string(p->vm_name));
 	bad |= json_object_set_new(o, "attestation_type",
-				   json_string(a->attestation_type));
+				   json_string(p->attestation_type));
 	bad |= json_object_set_new(o, "status", json_string(
-				   dd_agent_status_name(a->status)));
-	bad |= json_object_set_new(o, "last_seen", last_seen_json(a, flags));
+				   dd_agent_status_name(p->status)));
+	bad |= json_object_set_new(o, "last_seen",
+				   last_seen_json(p->last_seen_ms, flags));
 	bad |= json_object_set_new(o, "agent_mode", json_string(
-				   a->read_only ? "read_only" : "read_write"));
+				   p->read_only ? "read_only" : "read_write"));
 	bad |= json_object_set_new(o, "integrity_state", json_string(
-				   a->clean ? "clean" : "controlled"));
-	bad |= json_object_set_new(o, "deployment_count", json_integer(
-				   health_count(a, "deployment_count")));
-	bad |= json_object_set_new(o, "unit_count", json_integer(
-				   health_count(a, "unit_count")));
+				   p->clean ? "clean" : "controlled"));
+	bad |= json_object_set_new(o, "deployment_count",
+				   json_integer(p->deployments));
+	bad |= json_object_set_new(o, "unit_count", json_integer(p->units));
 	bad |= json_object_set_new(o, "oracle_count",
-				   json_integer(oracle_count(a)));
+				   json_integer(p->oracles));
 	if (bad) {
 		json_decref(o);
 		return DD_ERR_NOMEM;
 	}
 	*out = o;
 	return DD_OK;
+}
+
+static dd_err_t agent_public_json(const dd_store_agent *a, unsigned flags,
+				  json_t **out)
+{
+	struct pub p = {a->agent_id, a->hostname, a->vm_name,
+			a->attestation_type, a->status, a->last_seen_ms,
+			a->read_only, a->clean,
+			health_count(a, "deployment_count"),
+			health_count(a, "unit_count"), oracle_count(a)};
+
+	return public_json(&p, flags, out);
+}
+
+dd_err_t dd_fleet_brief_json(const dd_store_brief *b, unsigned flags,
+			     json_t **out)
+{
+	struct pub p = {b->agent_id, b->hostname, b->vm_name,
+			b->attestation_type, b->status, b->last_seen_ms,
+			b->read_only, b->clean, (json_int_t)b->deployment_count,
+			(json_int_t)b->unit_count, (json_int_t)b->oracle_count};
+
+	*out = NULL;
+	return public_json(&p, flags, out);
 }
 
 static dd_err_t full_json(const dd_store_agent *a, unsigned flags,
@@ -129,7 +170,8 @@ static dd_err_t full_json(const dd_store_agent *a, unsigned flags,
 				   json_integer(oracle_count(a)));
 	if (flags & DD_FLEET_TIME_OFFSET)
 		bad |= json_object_set_new(o, "last_seen",
-					   last_seen_json(a, flags));
+					   last_seen_json(a->last_seen_ms,
+							  flags));
 	if (bad) {
 		json_decref(o);
 		return DD_ERR_NOMEM;
@@ -144,7 +186,7 @@ dd_err_t dd_fleet_agent_json(const dd_store_agent *a, dd_fleet_view v,
 	*out = NULL;
 	switch (v) {
 	case DD_FLEET_PUBLIC:
-		return public_json(a, flags, out);
+		return agent_public_json(a, flags, out);
 	case DD_FLEET_FULL:
 		return full_json(a, flags, out);
 	case DD_FLEET_HIDDEN:

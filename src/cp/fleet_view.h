@@ -88,6 +88,16 @@ dd_err_t dd_fleet_agent_json(const dd_store_agent *a, dd_fleet_view v,
 dd_err_t dd_fleet_api_append(json_t *arr, const dd_caller *who,
 			     const dd_store_agent *a, unsigned flags);
 
+/*
+ * The same from dd_store_scan's brief rows, which hold the public fields
+ * and the owner (no JSON): a large fleet's public list without parsing
+ * a single record.
+ */
+bool dd_fleet_brief_sees_full(const dd_caller *who, const dd_store_brief *b);
+/* b's public view (as dd_fleet_agent_json's PUBLIC). NOMEM. */
+dd_err_t dd_fleet_brief_json(const dd_store_brief *b, unsigned flags,
+			     json_t **out);
+
 /* "2026-06-01T12:00:00.123+00:00" into out (at least 30 bytes). */
 void dd_fleet_time_offset(int64_t ms, char *out, size_t out_len);
 

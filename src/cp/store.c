@@ -197,7 +197,7 @@ dd_err_t dd_store_open(uv_loop_t *loop, const char *path,
 	if (o.write_wait_ms == 0)
 		o.write_wait_ms = DD_STORE_WRITE_WAIT_MS;
 	if (o.history_keep > DD_STORE_HISTORY_MAX ||
-	    o.write_wait_ms > 600000 ||
+	    o.write_wait_ms > 600000 || o.max_agents > DD_STORE_MAX_AGENTS ||
 	    (o.env != NULL && (strlen(o.env) > DD_STORE_ENV_MAX ||
 			       (o.env[0] != '\0' && !dd_store_id_ok(o.env))))) {
 		snprintf(why, why_len, "store options out of range");
@@ -212,6 +212,7 @@ dd_err_t dd_store_open(uv_loop_t *loop, const char *path,
 		return DD_ERR_NOMEM;
 	s->loop = loop;
 	s->history_keep = o.history_keep;
+	s->max_agents = o.max_agents ? o.max_agents : DD_STORE_MAX_AGENTS;
 	if (o.env != NULL)
 		memcpy(s->env, o.env, strlen(o.env) + 1);
 	s->shared = strcmp(path, ":memory:") == 0;

@@ -53,8 +53,13 @@
 #define DD_STORE_HEALTH_MAX (32 * 1024) /* snapshot, compact JSON */
 #define DD_STORE_CLAIMS_MAX (8 * 1024)  /* raw ITA claims, compact JSON */
 #define DD_STORE_DETAIL_MAX 2048        /* tunnel ingress details */
-#define DD_STORE_MAX_AGENTS 512
-#define DD_STORE_EXPORT_MAX (32u * 1024 * 1024)
+/*
+ * The most agents a store may hold (and the default of the max_agents
+ * option). Memory does not grow with it: records live in the file.
+ */
+#define DD_STORE_MAX_AGENTS 16384
+/* 10,000 records of about 9 KB fit; records at every cap do not. */
+#define DD_STORE_EXPORT_MAX (128u * 1024 * 1024)
 #define DD_STORE_MAX_QUEUE 1024    /* writes waiting for the writer */
 #define DD_STORE_HISTORY_DEFAULT 32
 #define DD_STORE_HISTORY_MAX 1024
@@ -190,6 +195,7 @@ typedef struct dd_store_opts {
 	unsigned write_wait_ms; /* writer's wait for a lock; 0 = default */
 	const char *env;        /* stamped on imported records without env;
 				   "" or an agent-id-like word */
+	size_t max_agents;      /* 1..DD_STORE_MAX_AGENTS; 0 = the most */
 } dd_store_opts;
 
 /*
@@ -241,7 +247,7 @@ typedef void (*dd_store_cb)(const dd_store_result *res, void *ud);
  * not called. Otherwise cb (may be NULL) runs exactly once, on the loop
  * thread, never before the call returns, with the outcome: NOT_FOUND
  * for an agent that is not there, BUSY when a new agent would pass
- * DD_STORE_MAX_AGENTS, IO/BUSY/NOMEM from SQLite. A failed write
+ * the max_agents option, IO/BUSY/NOMEM from SQLite. A failed write
  * changes nothing.
  */
 
@@ -324,6 +330,38 @@ dd_err_t dd_store_get(dd_store *s, const char *agent_id,
  * caller to log. Caller frees *out with dd_store_agents_free(*out, *n).
  */
 dd_err_t dd_store_list(dd_store *s, dd_store_agent **out, size_t *n,
+		       size_t *skipped);
+
+/*
+ * What dd_store_scan reads of a record: the plain columns, none of the
+ * JSON (claims, health snapshot, tunnel details) and no extras. Enough
+ * for the collector's targets, the public view and visibility.
+ */
+typedef struct dd_store_brief {
+	char agent_id[DD_STORE_ID_MAX + 1];
+	char hostname[DD_STORE_HOST_MAX + 1];
+	char vm_name[DD_STORE_NAME_MAX + 1];
+	char attestation_type[DD_STORE_TYPE_MAX + 1];
+	dd_agent_status status;
+	bool read_only, clean, has_owner;
+	dd_principal owner;
+	dd_ingress_kind ingress;
+	char ingress_url[DD_STORE_URL_MAX + 1];  /* DIRECT only */
+	int64_t last_seen_ms, registered_at_ms;
+	int64_t deployment_count, unit_count, oracle_count;
+} dd_store_brief;
+
+/* Called per record; an error stops the scan and is its result. */
+typedef dd_err_t (*dd_store_scan_cb)(const dd_store_brief *b, void *ud);
+
+/*
+ * Visits every record ordered by agent_id, from one snapshot, without
+ * parsing any JSON and without allocating per record (b is reused: copy
+ * what you keep). Rows whose columns fail the checks are left out and
+ * counted in *skipped (may be NULL). Costs a few microseconds a record:
+ * the collector's per-tick target list, /api/agents' public rows.
+ */
+dd_err_t dd_store_scan(dd_store *s, dd_store_scan_cb cb, void *ud,
 		       size_t *skipped);
 
 typedef struct dd_store_counts {

@@ -47,6 +47,7 @@ enum store_wstmt {
 /* Statements of the read connection (loop thread only). */
 enum store_rstmt {
 	R_BEGIN, R_END, R_GET, R_LIST, R_EXTRAS, R_COUNTS, R_HISTORY,
+	R_SCAN,
 	R__COUNT
 };
 
@@ -81,6 +82,7 @@ struct dd_store {
 	bool shared;
 	uv_mutex_t lock;
 	unsigned history_keep;
+	size_t max_agents;
 	char env[DD_STORE_ENV_MAX + 1];
 	/* The write queue: loop thread only. */
 	struct store_job *head, *tail;
@@ -158,8 +160,8 @@ dd_err_t dd_store_json_dump(const json_t *v, dd_buf *b);
  * dd_store_rows_free(*out, *n).
  */
 dd_err_t dd_store_import_parse(const void *data, size_t len, const char *env,
-			       struct store_row **out, size_t *n, char *why,
-			       size_t why_len);
+			       size_t max_agents, struct store_row **out,
+			       size_t *n, char *why, size_t why_len);
 
 /* Text: valid UTF-8 without control characters. */
 bool dd_store_text_ok(const char *s, size_t len);

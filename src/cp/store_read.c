@@ -309,7 +309,7 @@ dd_err_t dd_store_list(dd_store *s, dd_store_agent **out, size_t *n_out,
 			break;
 		}
 		/* Rows past the cap can only come from outside the store. */
-		if (n == DD_STORE_MAX_AGENTS) {
+		if (n == s->max_agents) {
 			bad++;
 			continue;
 		}
@@ -346,6 +346,117 @@ dd_err_t dd_store_list(dd_store *s, dd_store_agent **out, size_t *n_out,
 	if (skipped != NULL)
 		*skipped = bad;
 	return DD_OK;
+}
+
+/* The columns of R_SCAN, in order. */
+enum scan_col {
+	S_ID, S_HOST, S_VM, S_ATT, S_STATUS, S_MODE, S_INTEGRITY, S_OKIND,
+	S_ONAME, S_OID, S_IKIND, S_IURL, S_SEEN, S_REG, S_DEPL, S_UNITS,
+	S_ORACLES
+};
+
+/* The current R_SCAN row into b: INVALID for a row that fails a check. */
+static dd_err_t row_to_brief(sqlite3_stmt *st, dd_store_brief *b)
+{
+	char word[16], kind[16];
+	int64_t id;
+	dd_err_t rc;
+
+	memset(b, 0, sizeof *b);
+	rc = col_text(st, S_ID, b->agent_id, sizeof b->agent_id);
+	if (rc == DD_OK)
+		rc = col_text(st, S_HOST, b->hostname, sizeof b->hostname);
+	if (rc == DD_OK)
+		rc = col_text(st, S_VM, b->vm_name, sizeof b->vm_name);
+	if (rc == DD_OK)
+		rc = col_text(st, S_ATT, b->attestation_type,
+			      sizeof b->attestation_type);
+	if (rc == DD_OK)
+		rc = col_text(st, S_STATUS, word, sizeof word);
+	if (rc == DD_OK)
+		rc = dd_agent_status_parse(word, &b->status);
+	if (rc == DD_OK)
+		rc = col_text(st, S_MODE, word, sizeof word);
+	if (rc == DD_OK)
+		rc = pick(word, "read_only", "read_write", &b->read_only);
+	if (rc == DD_OK)
+		rc = col_text(st, S_INTEGRITY, word, sizeof word);
+	if (rc == DD_OK)
+		rc = pick(word, "clean", "controlled", &b->clean);
+	if (rc == DD_OK)
+		rc = col_text(st, S_OKIND, kind, sizeof kind);
+	if (rc == DD_OK && kind[0] != '\0') {
+		b->has_owner = true;
+		rc = dd_principal_kind_parse(kind, &b->owner.kind);
+		if (rc == DD_OK)
+			rc = col_text(st, S_ONAME, b->owner.name,
+				      sizeof b->owner.name);
+		id = sqlite3_column_int64(st, S_OID);
+		if (rc == DD_OK && (id <= 0 || b->owner.name[0] == '\0'))
+			rc = DD_ERR_INVALID;
+		b->owner.id = id > 0 ? (uint64_t)id : 0;
+	}
+	if (rc == DD_OK)
+		rc = col_text(st, S_IKIND, word, sizeof word);
+	if (rc == DD_OK)
+		rc = ingress_kind(word, &b->ingress);
+	if (rc == DD_OK)
+		rc = col_text(st, S_IURL, b->ingress_url,
+			      sizeof b->ingress_url);
+	if (rc)
+		return rc;
+	if (!dd_store_id_ok(b->agent_id))
+		return DD_ERR_INVALID;
+	b->last_seen_ms = sqlite3_column_int64(st, S_SEEN);
+	b->registered_at_ms = sqlite3_column_int64(st, S_REG);
+	b->deployment_count = sqlite3_column_int64(st, S_DEPL);
+	b->unit_count = sqlite3_column_int64(st, S_UNITS);
+	b->oracle_count = sqlite3_column_int64(st, S_ORACLES);
+	if (b->deployment_count < 0 || b->unit_count < 0 ||
+	    b->oracle_count < 0 || b->last_seen_ms < 0 ||
+	    b->last_seen_ms > DD_STORE_TIME_MAX)
+		return DD_ERR_INVALID;
+	return DD_OK;
+}
+
+dd_err_t dd_store_scan(dd_store *s, dd_store_scan_cb cb, void *ud,
+		       size_t *skipped)
+{
+	dd_store_brief b;
+	size_t bad = 0, n = 0;
+	sqlite3_stmt *st;
+	dd_err_t rc;
+	int src;
+
+	if (skipped != NULL)
+		*skipped = 0;
+	rc = read_begin(s);
+	if (rc)
+		return rc;
+	st = s->r[R_SCAN];
+	for (;;) {
+		src = sqlite3_step(st);
+		if (src != SQLITE_ROW) {
+			rc = dd_store_sqlite_err(src);
+			break;
+		}
+		rc = n < s->max_agents ? row_to_brief(st, &b) : DD_ERR_INVALID;
+		if (rc == DD_ERR_INVALID) {
+			bad++;
+			rc = DD_OK;
+			continue;
+		}
+		if (rc == DD_OK)
+			rc = cb(&b, ud);
+		if (rc)
+			break;
+		n++;
+	}
+	reset(st);
+	read_end(s);
+	if (skipped != NULL)
+		*skipped = bad;
+	return rc;
 }
 
 dd_err_t dd_store_count(dd_store *s, dd_store_counts *out)

@@ -101,7 +101,9 @@ const char *const dd_store_wsql[W__COUNT] = {
 	[W_ROLLBACK] = "ROLLBACK",
 	[W_STATUS] = "SELECT status FROM agents WHERE agent_id = ?1",
 	[W_COUNT] = "SELECT count(*) FROM agents",
-	[W_EVICT] = "DELETE FROM agents WHERE vm_name = ?1 AND agent_id <> ?2",
+	/* The CP's own entry is never evicted (spec 6.2: never GC'd). */
+	[W_EVICT] = "DELETE FROM agents WHERE vm_name = ?1 AND agent_id <> ?2"
+		    " AND agent_id <> 'control-plane'",
 	/*
 	 * ?34 set (an import) takes every field as given; unset (a fresh
 	 * record) keeps registered_at and the last failure of the row.
@@ -174,6 +176,12 @@ const char *const dd_store_rsql[R__COUNT] = {
 	[R_HISTORY] = "SELECT at, from_status, to_status, reason"
 		      " FROM status_history WHERE agent_id = ?1"
 		      " ORDER BY seq DESC",
+	/* dd_store_scan: the plain columns only (enum scan_col). */
+	[R_SCAN] = "SELECT agent_id, hostname, vm_name, attestation_type,"
+		   " status, agent_mode, integrity_state, owner_kind,"
+		   " owner_name, owner_id, ingress_kind, ingress_url,"
+		   " last_seen, registered_at, deployment_count, unit_count,"
+		   " oracle_count FROM agents ORDER BY agent_id",
 };
 
 dd_err_t dd_store_sqlite_err(int rc)

@@ -195,9 +195,9 @@ static dd_err_t upsert_row(dd_store *s, struct store_job *j,
 			rc = dd_store_sqlite_why(s->wdb, src, "counting agents",
 						 j->why, sizeof j->why);
 		sqlite3_reset(count);
-		if (rc == DD_OK && n >= DD_STORE_MAX_AGENTS) {
+		if (rc == DD_OK && n >= 0 && (size_t)n >= s->max_agents) {
 			snprintf(j->why, sizeof j->why, "the store is full "
-				 "(%d agents)", DD_STORE_MAX_AGENTS);
+				 "(%zu agents)", s->max_agents);
 			rc = DD_ERR_BUSY;
 		}
 	}
@@ -325,8 +325,9 @@ void dd_store_work_job(uv_work_t *w)
 
 	/* Parsed before the transaction, so the lock is held briefly. */
 	if (j->op == OP_IMPORT)
-		rc = dd_store_import_parse(j->data, j->len, s->env, &rows, &n,
-					   j->why, sizeof j->why);
+		rc = dd_store_import_parse(j->data, j->len, s->env,
+					   s->max_agents, &rows, &n, j->why,
+					   sizeof j->why);
 	if (s->shared)
 		uv_mutex_lock(&s->lock);
 	if (rc == DD_OK)

@@ -1032,6 +1032,8 @@ static void import_refused(fx *f, dd_store *s, const char *text, size_t len,
 	assert_int_equal(list_count(s), 1);
 }
 
+#define CAP 64
+
 static void test_import_refusals(void **state)
 {
 	fx *f = *state;
@@ -1056,7 +1058,8 @@ static void test_import_refusals(void **state)
 	json_decref(doc);
 	close_store(f, src);
 
-	s = open_ok(f, ":memory:", NULL);
+	/* A small cap keeps the fill below quick; the rule is the same. */
+	s = open_ok(f, ":memory:", &(dd_store_opts){.max_agents = CAP});
 	dd_store_agent_clear(&a);
 	make_agent(&a, "dd-production-agent-1", "vm-1", T0);
 	assert_int_equal(settle(f, &d, dd_store_register(s, &a, on_done, &d)),
@@ -1122,7 +1125,7 @@ static void test_import_refusals(void **state)
 		       NULL);
 	/* More records than the store holds. */
 	many = json_array();
-	for (int i = 0; i <= DD_STORE_MAX_AGENTS; i++)
+	for (int i = 0; i <= CAP; i++)
 		json_array_append(many, good);
 	deep = json_pack("{s:o}", "agents", many);
 	text = json_dumps(deep, JSON_COMPACT);
@@ -1139,7 +1142,7 @@ static void test_import_refusals(void **state)
 			 DD_ERR_INVALID);
 
 	/* A full store refuses a new agent, and a whole import with one. */
-	for (int i = 1; i < DD_STORE_MAX_AGENTS; i++) {
+	for (int i = 1; i < CAP; i++) {
 		snprintf(a.agent_id, sizeof a.agent_id, "dd-fill-%d", i);
 		assert_int_equal(settle(f, &d, dd_store_upsert(s, &a, 0, NULL,
 							       on_done, &d)),
@@ -1152,7 +1155,7 @@ static void test_import_refusals(void **state)
 	assert_int_equal(settle(f, &d, dd_store_import(s, text, strlen(text),
 		T0, on_done, &d)), DD_ERR_BUSY);
 	free(text);
-	assert_int_equal(list_count(s), DD_STORE_MAX_AGENTS);
+	assert_int_equal(list_count(s), CAP);
 	/* Replacing an existing agent still works. */
 	snprintf(a.agent_id, sizeof a.agent_id, "dd-fill-1");
 	assert_int_equal(settle(f, &d, dd_store_upsert(s, &a, 0, NULL, on_done,
@@ -1160,6 +1163,99 @@ static void test_import_refusals(void **state)
 	json_decref(good);
 	dd_store_agent_clear(&a);
 	close_store(f, s);
+}
+
+#undef CAP
+
+/* --- the scan, the cap option, the control-plane entry ----------------- */
+
+struct seen {
+	size_t n;
+	dd_store_brief last;
+	dd_store_brief cp;
+	int stop_at;          /* >0: fail the scan at this record */
+};
+
+static dd_err_t on_brief(const dd_store_brief *b, void *ud)
+{
+	struct seen *w = ud;
+
+	w->n++;
+	if (w->stop_at > 0 && w->n == (size_t)w->stop_at)
+		return DD_ERR_CANCELLED;
+	if (strcmp(b->agent_id, "control-plane") == 0)
+		w->cp = *b;
+	else
+		w->last = *b;
+	return DD_OK;
+}
+
+static void test_scan_and_cp_entry(void **state)
+{
+	fx *f = *state;
+	dd_store *s;
+	dd_store_agent a, cp, got;
+	struct done d = {0};
+	struct seen w = {0};
+	size_t skipped = 9;
+	char why[256];
+
+	/* The cap option: at most DD_STORE_MAX_AGENTS, which is 10,000+. */
+	assert_true(DD_STORE_MAX_AGENTS >= 10000);
+	assert_int_equal(dd_store_open(&f->loop, ":memory:", &(dd_store_opts){
+			 .max_agents = DD_STORE_MAX_AGENTS + 1}, &s, why,
+			 sizeof why), DD_ERR_INVALID);
+	s = open_ok(f, ":memory:", &(dd_store_opts){.max_agents = 3});
+	make_cp(&cp, T0);
+	assert_int_equal(settle(f, &d, dd_store_upsert(s, &cp, 0, NULL,
+						       on_done, &d)), DD_OK);
+	make_agent(&a, "dd-production-agent-1", "dd-production-cp", T0 + 5);
+	a.ingress = DD_INGRESS_DIRECT;
+	json_decref(a.ingress_detail);
+	a.ingress_detail = NULL;
+	a.tunnel_id[0] = '\0';
+	snprintf(a.ingress_url, sizeof a.ingress_url, "https://a1.example");
+	/*
+	 * An agent registering under the CP's vm_name evicts every other
+	 * agent of that name, but never the control-plane entry.
+	 */
+	assert_int_equal(settle(f, &d, dd_store_register(s, &a, on_done, &d)),
+			 DD_OK);
+	assert_int_equal(d.removed, 0);
+	assert_int_equal(dd_store_get(s, "control-plane", &got), DD_OK);
+	dd_store_agent_clear(&got);
+
+	/* The scan: plain columns, in agent_id order, nothing parsed. */
+	assert_int_equal(dd_store_scan(s, on_brief, &w, &skipped), DD_OK);
+	assert_int_equal(skipped, 0);
+	assert_int_equal(w.n, 2);
+	assert_string_equal(w.last.agent_id, "dd-production-agent-1");
+	assert_string_equal(w.last.ingress_url, "https://a1.example");
+	assert_int_equal(w.last.ingress, DD_INGRESS_DIRECT);
+	assert_int_equal(w.last.status, DD_AGENT_HEALTHY);
+	assert_true(w.last.has_owner);
+	assert_string_equal(w.last.owner.name, "posix4e");
+	assert_true(w.last.owner.id == 12345678);
+	assert_true(w.last.last_seen_ms == T0 + 5);
+	assert_true(w.last.registered_at_ms == T0 + 5 - 1000);
+	assert_int_equal(w.last.deployment_count, 2);
+	assert_int_equal(w.last.unit_count, 1);
+	assert_int_equal(w.last.oracle_count, 1);
+	assert_true(w.last.clean);
+	assert_string_equal(w.cp.agent_id, "control-plane");
+	assert_int_equal(w.cp.ingress, DD_INGRESS_NONE);
+	assert_false(w.cp.has_owner);
+	/* A callback's error stops the scan and is its result. */
+	memset(&w, 0, sizeof w);
+	w.stop_at = 1;
+	assert_int_equal(dd_store_scan(s, on_brief, &w, NULL),
+			 DD_ERR_CANCELLED);
+	assert_int_equal(w.n, 1);
+	/* The store still reads after a stopped scan. */
+	assert_int_equal(list_count(s), 2);
+	close_store(f, s);
+	dd_store_agent_clear(&a);
+	dd_store_agent_clear(&cp);
 }
 
 /* --- order and threads ---------------------------------------------------- */
@@ -1739,6 +1835,8 @@ int main(void)
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_import_reference_shape,
 						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_scan_and_cp_entry, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_import_refusals, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(
