@@ -6,7 +6,9 @@
 
 #include "auth/cookie.h"
 #include "core/alloc.h"
+#include "core/b64.h"
 #include "core/buf.h"
+#include "core/json.h"
 #include "core/strutil.h"
 
 /* One mounted route: its entry and its handler. */
@@ -99,6 +101,37 @@ static const char *bearer(dd_http_req *req, size_t *len)
 	dd_str_trim(&t, &n);
 	*len = n;
 	return n > 0 ? t : NULL;
+}
+
+/*
+ * Whether a JWT says it comes from the OIDC issuer. Unverified, and only
+ * used to route: whichever verifier gets the token checks it fully. A
+ * token that cannot be read counts as OIDC, whose verifier then says
+ * precisely what is wrong with it.
+ */
+static int oidc_issued(const dd_authz *a, const char *tok, size_t len)
+{
+	const char *dot1 = memchr(tok, '.', len), *dot2;
+	const char *iss;
+	json_t *claims = NULL;
+	dd_buf payload;
+	int yes = 1;
+
+	if (a->oidc == NULL || dot1 == NULL)
+		return a->oidc != NULL;
+	dot2 = memchr(dot1 + 1, '.', len - (size_t)(dot1 + 1 - tok));
+	if (dot2 == NULL)
+		return 1;
+	dd_buf_init(&payload, DD_OIDC_MAX_TOKEN);
+	if (dd_b64_decode(DD_B64_URL, dot1 + 1, (size_t)(dot2 - dot1 - 1),
+			  &payload) == DD_OK &&
+	    dd_json_parse(payload.data, payload.len, DD_OIDC_MAX_TOKEN,
+			  &claims, NULL, 0) == DD_OK &&
+	    dd_json_get_str(claims, "iss", &iss) == DD_OK)
+		yes = strcmp(iss, dd_oidc_issuer(a->oidc)) == 0;
+	json_decref(claims);
+	dd_buf_free(&payload);
+	return yes;
 }
 
 static size_t count_dots(const char *s, size_t n)
@@ -321,6 +354,16 @@ static void dispatch(dd_http_req *req, void *ud)
 	from_cookie(a, req, &who);
 	tok = bearer(req, &len);
 	if (tok == NULL) {
+		decide(b, req, &who);
+		return;
+	}
+	/*
+	 * A JWT from another issuer, where agents may call, is attestation
+	 * evidence (an ITA token): the handler verifies it.
+	 */
+	if (count_dots(tok, len) == 2 && (b->e->allow & DD_CALLER_AGENT) &&
+	    !oidc_issued(a, tok, len)) {
+		who.kind = DD_CALLER_AGENT;
 		decide(b, req, &who);
 		return;
 	}

@@ -63,7 +63,8 @@ static const dd_authz_entry table[] = {
 	{"cp", POST, "/ingress/replace", AGENT, 0,
 	 "an attested agent replaces its own ingress"},
 	/* --- control plane: fleet --------------------------------------- */
-	{"cp", GET, "/api/agents", EVERYONE | OWNER, 0,
+	/* An ITA bearer is verified, then served as anyone (tokens are public). */
+	{"cp", GET, "/api/agents", EVERYONE | OWNER | AGENT, 0,
 	 "agents: public fields, full records for the owner and admins"},
 	{"cp", GET, "/", SIGNED_IN, PAGE, "fleet dashboard, scoped to you"},
 	{"cp", GET, "/api/fleet", SIGNED_IN, 0, "dashboard fragment, scoped"},

@@ -491,6 +491,11 @@ dd_err_t dd_oidc_verify(dd_oidc *o, const char *authorization,
 
 /* ---- lifetime ---- */
 
+const char *dd_oidc_issuer(const dd_oidc *o)
+{
+	return o->issuer;
+}
+
 dd_err_t dd_oidc_new(uv_loop_t *loop, dd_httpc *http,
 		     const dd_oidc_opts *opts, dd_oidc **out)
 {

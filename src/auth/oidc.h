@@ -118,6 +118,9 @@ dd_err_t dd_oidc_new(uv_loop_t *loop, dd_httpc *http,
 		     const dd_oidc_opts *opts, dd_oidc **out);
 void dd_oidc_free(dd_oidc *o);
 
+/* The configured issuer (borrowed; lives as long as o). */
+const char *dd_oidc_issuer(const dd_oidc *o);
+
 /* res is valid only during the call. */
 typedef void (*dd_oidc_cb)(const dd_oidc_result *res, void *ud);
 

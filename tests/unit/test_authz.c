@@ -538,6 +538,58 @@ static void bad_tokens_are_refused_where_they_matter(void **state)
 	teardown_service(e);
 }
 
+/*
+ * A JWT from another issuer than the OIDC one (an ITA token) is agent
+ * evidence where agents may call: the handler gets it as AGENT and
+ * verifies it. Elsewhere it stays an OIDC token and is refused as one.
+ */
+static void attestation_bearers_reach_agent_handlers(void **state)
+{
+	struct env *e = *state;
+	char *claims, *tok, *hdr, kind[32];
+	const char *h[1];
+
+	claims = th_fmt("{\"iss\":\"https://ita.test\",\"iat\":%d,"
+			"\"exp\":%d}", NOW, NOW + 600);
+	tok = th_token(e->rsa, "RS256", "ita-1", claims);
+	hdr = th_fmt("Authorization: Bearer %s", tok);
+	h[0] = hdr;
+	snprintf(kind, sizeof kind, "{\"kind\":%u}", DD_CALLER_AGENT);
+	setup_service(e, "cp");
+	assert_int_equal(call(e, "cp", "GET", "/api/agents", ANON, h, 1), 200);
+	assert_string_equal(e->body, kind);
+	assert_int_equal(call(e, "cp", "GET", "/api/v1/admin/export", ANON, h,
+			      1), 200);
+	assert_string_equal(e->body, kind);
+	/* Not where agents are not admitted: an OIDC token, and a bad one. */
+	assert_int_equal(call(e, "cp", "GET", "/admin/cf/map", ANON, h, 1),
+			 401);
+	/* Ignored where tokens are not looked at. */
+	assert_int_equal(call(e, "cp", "GET", "/health", ANON, h, 1), 200);
+	teardown_service(e);
+	setup_service(e, "agent");
+	assert_int_equal(call(e, "agent", "POST", "/deploy", ANON, h, 1), 401);
+	teardown_service(e);
+	free(claims);
+	free(tok);
+	free(hdr);
+	/* A token of the OIDC issuer still goes to the OIDC verifier. */
+	claims = th_fmt("{\"iss\":\"%s\",\"aud\":\"dd-agent\",\"iat\":%d,"
+			"\"exp\":%d,\"jti\":\"x1\"}", ISSUER, NOW - 7200,
+			NOW - 3600);
+	tok = th_token(e->rsa, "RS256", "k1", claims);
+	hdr = th_fmt("Authorization: Bearer %s", tok);
+	h[0] = hdr;
+	setup_service(e, "cp");
+	assert_int_equal(call(e, "cp", "GET", "/api/v1/admin/export", ANON, h,
+			      1), 401);
+	assert_null(strstr(e->body, "\"kind\""));
+	teardown_service(e);
+	free(claims);
+	free(tok);
+	free(hdr);
+}
+
 static char *claims_with(const char *iss, const char *aud, int iat, int exp,
 			 const char *jti, const char *owner, const char *id)
 {
@@ -734,6 +786,9 @@ int main(void)
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(bad_tokens_are_refused_where_they_matter,
 						setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			attestation_bearers_reach_agent_handlers, setup,
+			teardown),
 		cmocka_unit_test_setup_teardown(ci_token_refusals_over_http, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(mounting_refuses_what_the_table_lacks,
