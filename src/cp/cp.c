@@ -11,10 +11,13 @@
 #include "core/buf.h"
 #include "core/json.h"
 #include "core/log.h"
+#include "cp/cp_api.h"
 #include "cp/cp_attest.h"
 #include "cp/cp_auth.h"
 #include "cp/cp_collect.h"
+#include "cp/cp_hydrate.h"
 #include "cp/cp_register.h"
+#include "cp/cp_self.h"
 #include "cp/store.h"
 #include "net/http.h"
 #include "net/httpc.h"
@@ -272,6 +275,9 @@ struct boot {
 	dd_store *store;
 	int store_closed;
 	dd_cp_collect *collect;
+	dd_cp_api *api;          /* /api/agents, the export */
+	dd_cp_self *self;        /* the control-plane entry */
+	dd_cp_hydrate *hydrate;  /* the predecessor's export, at boot */
 	int clients_closed;
 	dd_err_t err;       /* why the boot failed, DD_OK otherwise */
 };
@@ -303,6 +309,45 @@ static void listen_and_serve(struct boot *b)
 }
 
 /*
+ * Spec 1.2 steps 5 and 10: the predecessor's export first (if one is
+ * configured), then our own entry over whatever it brought, then serve.
+ */
+static void serve(void *ud)
+{
+	listen_and_serve(ud);
+}
+
+static void on_hydrated(dd_err_t err, size_t imported, const char *why,
+			void *ud)
+{
+	struct boot *b = ud;
+
+	if (err)
+		dd_log_warn("hydrate from %s failed, booting with our own "
+			    "store: %s", b->cfg->predecessor_url, why);
+	else
+		dd_log_info("hydrated %zu agents from %s", imported,
+			    b->cfg->predecessor_url);
+	dd_cp_self_seed(b->self, serve, b);
+}
+
+static void hydrate_then_serve(struct boot *b)
+{
+	dd_cp_hydrate_opts ho = {.url = b->cfg->predecessor_url,
+				 .http = b->http, .att = b->att,
+				 .store = b->store};
+	dd_err_t rc;
+
+	if (b->cfg->predecessor_url == NULL) {
+		dd_cp_self_seed(b->self, serve, b);
+		return;
+	}
+	rc = dd_cp_hydrate_start(&ho, on_hydrated, b, &b->hydrate);
+	if (rc)
+		on_hydrated(rc, 0, "cannot start the request", b);
+}
+
+/*
  * The boot round decides whether the CP starts at all: a CP that cannot
  * prove what it runs must not serve (in production the caller powers the
  * VM off). Later rounds only keep the token fresh.
@@ -326,13 +371,15 @@ static void on_round(dd_err_t err, int first, const char *why, void *ud)
 	if (v->pin != DD_PIN_PASS && v->pin != DD_PIN_UNPINNED)
 		dd_log_warn("own measurements do not match the policy "
 			    "(not enforced): %s", v->why);
-	if (!first)
+	if (!first) {
+		dd_cp_self_refresh(b->self);
 		return;
+	}
 	dd_log_info("attested: provider=%s mrtd=%s tcb=%s pinning=%s",
 		    dd_quote_provider_kind(dd_attestor_provider(b->att)),
 		    v->claims.mrtd, v->claims.tcb_status[0]
 		    ? v->claims.tcb_status : "-", dd_pin_verdict_name(v->pin));
-	listen_and_serve(b);
+	hydrate_then_serve(b);
 }
 
 static void on_shutdown(void *ud)
@@ -342,6 +389,9 @@ static void on_shutdown(void *ud)
 	/* The collector verifies with the attestor: it goes first. */
 	dd_cp_collect_free(b->collect);
 	b->collect = NULL;
+	dd_cp_hydrate_cancel(b->hydrate);
+	b->hydrate = NULL;
+	dd_cp_self_close(b->self);
 	/* Nothing may reach the attestor once it starts closing. */
 	if (b->cp->attest != NULL)
 		dd_cp_attest_detach(b->cp->attest);
@@ -394,6 +444,26 @@ static dd_err_t make_clients(struct boot *b)
 	return rc;
 }
 
+/* /api/agents and the export, behind the same authorization table. */
+static dd_err_t mount_api(struct boot *b, char *why, size_t why_len)
+{
+	dd_authz_route routes[DD_CP_API_ROUTES];
+	size_t n;
+	dd_err_t rc;
+
+	rc = dd_cp_api_new(dd_service_loop(b->svc), &(dd_cp_api_opts){
+				   .store = b->store, .att = b->att,
+				   .reg = b->reg}, &b->api);
+	if (rc)
+		return rc;
+	n = dd_cp_api_routes(b->api, routes);
+	rc = dd_authz_mount(dd_cp_auth_authz(b->auth), b->srv, routes, n, why,
+			    why_len);
+	if (rc)
+		dd_log_err(rc, "mounting the fleet API: %s", why);
+	return rc;
+}
+
 static dd_err_t mount(struct boot *b, char *why, size_t why_len)
 {
 	dd_authz_route extra[DD_CP_AUTH_ROUTES + DD_REG_ROUTES];
@@ -406,12 +476,21 @@ static dd_err_t mount(struct boot *b, char *why, size_t why_len)
 	if (rc)
 		return rc;
 	n += dd_cp_register_routes(b->reg, extra + n);
+	rc = mount_api(b, why, why_len);
+	if (rc)
+		return rc;
 
 	rc = dd_cp_mount_authz(b->cp, dd_cp_auth_authz(b->auth), b->srv, extra,
 			       n, why, why_len);
 	if (rc)
 		dd_log_err(rc, "mounting the CP's routes: %s", why);
 	return rc;
+}
+
+/* Every collector tick refreshes the CP's own entry (spec 6.2). */
+static void refresh_self(void *ud)
+{
+	dd_cp_self_refresh(ud);
 }
 
 static dd_err_t boot(struct boot *b)
@@ -449,6 +528,12 @@ static dd_err_t boot(struct boot *b)
 		dd_log_err(rc, "setting up the collector");
 		return rc;
 	}
+	rc = dd_cp_self_new(b->cfg, loop, b->att, b->store, NULL, &b->self);
+	if (rc) {
+		dd_log_err(rc, "setting up the control-plane entry");
+		return rc;
+	}
+	dd_cp_collect_on_tick(b->collect, refresh_self, b->self);
 	rc = dd_cp_new(b->cfg, loop, &b->cp);
 	if (rc == DD_OK) {
 		dd_cp_set_attestor(b->cp, b->att);
@@ -490,6 +575,8 @@ dd_err_t dd_cp_run(const dd_config *cfg)
 		on_shutdown(&b);
 	} else {
 		dd_cp_collect_free(b.collect);
+		dd_cp_hydrate_cancel(b.hydrate);
+		dd_cp_self_close(b.self);
 		dd_attestor_free(b.att);
 		dd_cp_auth_close(b.auth);
 	}
@@ -498,6 +585,8 @@ dd_err_t dd_cp_run(const dd_config *cfg)
 	/* The store has answered its last write: nothing points here now. */
 	dd_service_free(b.svc);
 	dd_cp_register_free(b.reg);
+	dd_cp_api_free(b.api);
+	dd_cp_self_free(b.self);
 	dd_cp_auth_free(b.auth);
 	dd_ndjson_free(b.ee);
 	dd_httpc_free(b.http);

@@ -12,6 +12,7 @@
 #include "core/json.h"
 #include "core/log.h"
 #include "core/strutil.h"
+#include "cp/fleet_view.h"
 #include "net/httpc.h"
 
 #define MAX_BODY (32u * 1024)
@@ -88,6 +89,12 @@ static int take_nonce(dd_cp_register *r, const uint8_t v[DD_REG_NONCE_LEN])
 		}
 	}
 	return found;
+}
+
+int dd_cp_register_take_nonce(dd_cp_register *r,
+			      const uint8_t nonce[DD_REG_NONCE_LEN])
+{
+	return take_nonce(r, nonce);
 }
 
 static void handle_nonce(dd_http_req *req, const dd_caller *who, void *ud)
@@ -355,7 +362,9 @@ static int replace_extras(struct pending *p)
 
 	rc = dd_store_get(p->r->store, p->agent_id, &a);
 	dd_hex_encode(p->pubkey, 32, key);
-	if (rc == DD_OK && strcmp(a.noise_pubkey, key) != 0)
+	/* The CP's own entry takes no runtime ingress (spec 6.2). */
+	if (rc == DD_OK && (strcmp(a.noise_pubkey, key) != 0 ||
+			    strcmp(p->agent_id, DD_FLEET_CP_ID) == 0))
 		rc = DD_ERR_FORBIDDEN;
 	dd_store_agent_clear(&a);
 	json_array_foreach(list, i, e) {

@@ -69,6 +69,14 @@ dd_err_t dd_cp_register_new(uv_loop_t *loop, const dd_cp_register_opts *o,
 void dd_cp_register_free(dd_cp_register *r);
 size_t dd_cp_register_routes(dd_cp_register *r, dd_authz_route *routes);
 
+/*
+ * Burns a nonce this CP issued from /register/nonce if it is alive: 1,
+ * else 0 (constant-time compare). A successor CP's export proof binds
+ * one from the same pool (cp_api.h).
+ */
+int dd_cp_register_take_nonce(dd_cp_register *r,
+			      const uint8_t nonce[DD_REG_NONCE_LEN]);
+
 /* The agent id for a Noise public key in env (buffer of 96). */
 void dd_cp_agent_id(const char *env, const uint8_t pubkey[32], char out[96]);
 

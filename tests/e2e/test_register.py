@@ -55,11 +55,12 @@ def test_agent_registers_and_its_id_follows_its_key(start, ita_env, cp):
     assert h["agent_id"] == want
     assert h["ita_token"]           # its own token, refreshed on a timer
     assert "registered dd-dev-agent-" in cp.output()
-    counts = request(cp.port, "GET", "/health").json()
-    assert counts["agent_count"] == 1
+    # The agent and the CP's own entry (spec 3.2 counts it).
+    wait_for(lambda: request(cp.port, "GET", "/health").json()["agent_count"] == 2,
+             what="the agent counted")
     # The collector scrapes the agent's /health, verifies its token, and
-    # the agent turns healthy.
-    wait_for(lambda: request(cp.port, "GET", "/health").json()["healthy_count"] == 1,
+    # the agent turns healthy (the control-plane entry always is).
+    wait_for(lambda: request(cp.port, "GET", "/health").json()["healthy_count"] == 2,
              timeout=20, what="the collector to find the agent healthy")
 
 
