@@ -45,6 +45,7 @@ static const char *const log_levels[] = {"debug", "info", "warn", "error", NULL}
 static const char *const log_formats[] = {"logfmt", "json", NULL};
 static const char *const ita_modes[] = {"intel", "local", NULL};
 static const char *const providers[] = {"ee", "tsm", "sim", NULL};
+static const char *const poweroffs[] = {"recorded", "real", NULL};
 
 #define OFF(f) offsetof(dd_config, f)
 #define MS_DAY (24ull * 3600 * 1000)
@@ -253,6 +254,28 @@ static const struct var vars[] = {
 	{"DD_REGISTER_CHECK_SECS", T_U64, "60", 1, 86400, DD_MODE_AGENT, 0,
 	 false, OFF(register_check_secs), NULL,
 	 "how often a registered agent checks that the CP still knows it"},
+	{"DD_POWEROFF", T_CHOICE, "recorded", 0, 0, DD_MODE_CP, 0, false,
+	 OFF(poweroff_real), poweroffs,
+	 "recorded (log, marker, exit 86) or real (sync + reboot; never "
+	 "with DD_DEV)"},
+	{"DD_POWEROFF_MARKER", T_PATH, NULL, 0, 0, DD_MODE_CP, 0, false,
+	 OFF(poweroff_marker), NULL,
+	 "recorded power-offs append a line to this file (tests)"},
+	{"DD_CLOUDFLARED_PATH", T_PATH, "/var/lib/easyenclave/bin/cloudflared",
+	 0, 0, ALL_SERVERS, 0, false, OFF(cloudflared_path), NULL,
+	 "the cloudflared binary"},
+	{"DD_CLOUDFLARED_BACKOFF_MS", T_U64, "1000", 10, 3600000, ALL_SERVERS,
+	 0, false, OFF(cloudflared_backoff_ms), NULL,
+	 "first cloudflared restart delay, doubled per quick exit (cap 60 s)"},
+	{"DD_STONITH_EVICT_DELAY_MS", T_U64, "5000", 1, MS_DAY, DD_MODE_CP, 0,
+	 false, OFF(stonith_evict_delay_ms), NULL,
+	 "cloudflared start -> first look at our tunnel's connections"},
+	{"DD_STONITH_POLL_MS", T_U64, "10000", 1, MS_DAY, DD_MODE_CP, 0, false,
+	 OFF(stonith_poll_ms), NULL,
+	 "self-watchdog period (+-20 %; first read after 1-2.5 periods)"},
+	{"DD_STONITH_DRAIN_MS", T_U64, "30000", 1, MS_DAY, DD_MODE_CP, 0, false,
+	 OFF(stonith_drain_ms), NULL,
+	 "an evicted CP drains at most this long, then powers off"},
 	{"DD_CA_FILE", T_PATH, NULL, 0, 0, EVERY, 0, false, OFF(ca_file), NULL,
 	 "extra CA bundle for outbound TLS (tests); verification stays on"},
 	{"DD_LOG_LEVEL", T_CHOICE, "info", 0, 0, EVERY, 0, false,

@@ -148,6 +148,13 @@ typedef struct dd_config {
 	char *noise_key_path;   /* DD_NOISE_KEY_PATH (agent), may be NULL */
 	uint64_t register_backoff_ms; /* DD_REGISTER_BACKOFF_MS (agent) */
 	uint64_t register_check_secs; /* DD_REGISTER_CHECK_SECS (agent) */
+	int poweroff_real;      /* DD_POWEROFF is "real" (ignored under DD_DEV) */
+	char *poweroff_marker;  /* DD_POWEROFF_MARKER, may be NULL */
+	char *cloudflared_path; /* DD_CLOUDFLARED_PATH */
+	uint64_t cloudflared_backoff_ms; /* DD_CLOUDFLARED_BACKOFF_MS */
+	uint64_t stonith_evict_delay_ms; /* DD_STONITH_EVICT_DELAY_MS */
+	uint64_t stonith_poll_ms;        /* DD_STONITH_POLL_MS */
+	uint64_t stonith_drain_ms;       /* DD_STONITH_DRAIN_MS */
 	dd_http_limits http;
 } dd_config;
 
