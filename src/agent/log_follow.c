@@ -263,7 +263,8 @@ void dd_log_follow_start(dd_log_follow *f, dd_http_req *req,
 		return;
 	}
 	fl = dd_calloc(1, sizeof *fl);
-	fl->window = fl != NULL ? json_array() : NULL;
+	if (fl != NULL)
+		fl->window = json_array();
 	if (fl == NULL || fl->window == NULL) {
 		dd_free(fl);
 		dd_http_respond_err(req, DD_ERR_NOMEM, NULL);

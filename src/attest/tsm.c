@@ -16,9 +16,7 @@
 /* strerror is not safe on the thread pool; these strings are static. */
 static const char *errtext(int e)
 {
-	const char *s = strerrordesc_np(e);
-
-	return s != NULL ? s : "unknown error";
+	return dd_strerrno(e);
 }
 
 static void say(char *why, size_t n, const char *fmt, ...)

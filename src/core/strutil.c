@@ -234,3 +234,15 @@ uint64_t dd_now_ms(void)
 {
 	return dd_now_us() / 1000u;
 }
+
+const char *dd_strerrno(int e)
+{
+#ifdef __GLIBC__
+	/* glibc's strerror writes unknown codes into a static buffer. */
+	const char *s = strerrordesc_np(e);
+#else
+	/* musl's strerror returns entries of a constant table. */
+	const char *s = strerror(e);
+#endif
+	return s != NULL ? s : "unknown error";
+}

@@ -54,6 +54,13 @@ dd_err_t dd_pct_encode(const char *s, size_t n, dd_buf *out);
 dd_err_t dd_form_field(const char *body, size_t len, const char *name,
 		       char *out, size_t cap);
 
+/*
+ * errno in words, safe on any thread: static text, never formatted into a
+ * shared buffer ("unknown error" for a code the C library does not know).
+ * Portable between glibc and musl (the release build).
+ */
+const char *dd_strerrno(int e);
+
 /* Fills out with 2*nbytes random hex digits + NUL from the OS CSPRNG. */
 dd_err_t dd_random_hex(char *out, size_t nbytes);
 dd_err_t dd_random_bytes(void *out, size_t n);

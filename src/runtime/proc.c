@@ -150,7 +150,9 @@ size_t dd_rt_session_sweep(pid_t sid, int sig)
 /* errno in words (uv_strerror knows only libuv's own codes). */
 static const char *err_text(int e, char *buf, size_t len)
 {
-	return strerror_r(e, buf, len);
+	/* Not strerror_r: its return type differs between glibc and musl. */
+	snprintf(buf, len, "%s", dd_strerrno(e));
+	return buf;
 }
 
 /* ---- lifecycle --------------------------------------------------------- */

@@ -38,7 +38,9 @@ struct dd_rt_fetch {
 /* errno in words, safe on a worker thread. */
 static const char *err_text(int e, char *buf, size_t len)
 {
-	return strerror_r(e, buf, len);
+	/* Not strerror_r: its return type differs between glibc and musl. */
+	snprintf(buf, len, "%s", dd_strerrno(e));
+	return buf;
 }
 
 /*
