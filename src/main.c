@@ -25,7 +25,7 @@
 static const char *const mode_help[][2] = {
 	{"cp", "control plane: fleet dashboard, registration, fleet API"},
 	{"agent", "in-VM agent: dashboard, deploy/exec/logs, Noise gateway"},
-	{"dev", "a whole local fleet on loopback (CP + agent), for development"},
+	{"dev", "a whole local fleet on loopback (CP + two agents), for development"},
 	{"ita", "local Intel Trust Authority stand-in (development only)"},
 	{"runtime", "local EasyEnclave-compatible workload runtime (not sealed)"},
 	{"sessiond", "PTY sessions from recipes, sealed history (unix socket)"},

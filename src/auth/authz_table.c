@@ -67,7 +67,8 @@ static const dd_authz_entry table[] = {
 	{"cp", GET, "/api/agents", EVERYONE | OWNER | AGENT, 0,
 	 "agents: public fields, full records for the owner and admins"},
 	{"cp", GET, "/", SIGNED_IN, PAGE, "fleet dashboard, scoped to you"},
-	{"cp", GET, "/api/fleet", SIGNED_IN, 0, "dashboard fragment, scoped"},
+	/* PAGE: a browser is sent to sign in; other clients get 401. */
+	{"cp", GET, "/api/fleet", SIGNED_IN, PAGE, "dashboard fragment, scoped"},
 	{"cp", GET, "/agent/{id}", SIGNED_IN, PAGE, "one agent, if yours"},
 	{"cp", GET, "/agent/{id}/logs/{app}", SIGNED_IN, PAGE,
 	 "a workload's logs, if the agent is yours"},

@@ -9,7 +9,8 @@
 
 static const char page_head[] =
 	"<!doctype html><html lang=en><head><meta charset=utf-8>"
-	"<title>Dev sign-in</title><link rel=stylesheet href=/static/dd.css>"
+	"<title>Dev sign-in</title><link rel=icon href=/static/favicon.svg>"
+	"<link rel=stylesheet href=/static/dd.css>"
 	"</head><body><div class=banner-simulated>DEVELOPMENT: simulated quotes, "
 	"local issuers, no GitHub</div><main><h1>Dev sign-in</h1>"
 	"<p>Sign in as a local user. This page exists only when the control "
@@ -17,7 +18,7 @@ static const char page_head[] =
 
 static const char page_tail[] =
 	"<label>GitHub-style login <input name=login required "
-	"pattern='[A-Za-z0-9][A-Za-z0-9-]{0,38}'></label>"
+	"pattern='[A-Za-z0-9][A-Za-z0-9\\-]{0,38}'></label>"
 	"<label><input type=checkbox name=admin value=1> fleet admin</label>"
 	"<button type=submit>Sign in</button></form></main></body></html>";
 

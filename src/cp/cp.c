@@ -16,6 +16,7 @@
 #include "cp/cp_auth.h"
 #include "cp/cp_collect.h"
 #include "cp/cp_hydrate.h"
+#include "cp/cp_pages.h"
 #include "cp/cp_register.h"
 #include "cp/cp_self.h"
 #include "cp/store.h"
@@ -278,6 +279,7 @@ struct boot {
 	dd_cp_api *api;          /* /api/agents, the export */
 	dd_cp_self *self;        /* the control-plane entry */
 	dd_cp_hydrate *hydrate;  /* the predecessor's export, at boot */
+	dd_cp_pages *pages;      /* the dashboard */
 	int clients_closed;
 	dd_err_t err;       /* why the boot failed, DD_OK otherwise */
 };
@@ -466,7 +468,8 @@ static dd_err_t mount_api(struct boot *b, char *why, size_t why_len)
 
 static dd_err_t mount(struct boot *b, char *why, size_t why_len)
 {
-	dd_authz_route extra[DD_CP_AUTH_ROUTES + DD_REG_ROUTES];
+	dd_authz_route extra[DD_CP_AUTH_ROUTES + DD_REG_ROUTES +
+			     DD_CP_PAGES_ROUTES];
 	size_t n = dd_cp_auth_routes(b->auth, extra);
 	dd_cp_register_opts ro = {.env = b->cfg->env, .att = b->att,
 				  .store = b->store, .dev = b->cfg->dev};
@@ -476,6 +479,13 @@ static dd_err_t mount(struct boot *b, char *why, size_t why_len)
 	if (rc)
 		return rc;
 	n += dd_cp_register_routes(b->reg, extra + n);
+	rc = dd_cp_pages_new(dd_service_loop(b->svc), &(dd_cp_pages_opts){
+				     .cfg = b->cfg, .store = b->store,
+				     .keys = dd_cp_auth_keys(b->auth)},
+			     &b->pages);
+	if (rc)
+		return rc;
+	n += dd_cp_pages_routes(b->pages, extra + n);
 	rc = mount_api(b, why, why_len);
 	if (rc)
 		return rc;
@@ -585,6 +595,7 @@ dd_err_t dd_cp_run(const dd_config *cfg)
 	/* The store has answered its last write: nothing points here now. */
 	dd_service_free(b.svc);
 	dd_cp_register_free(b.reg);
+	dd_cp_pages_free(b.pages);
 	dd_cp_api_free(b.api);
 	dd_cp_self_free(b.self);
 	dd_cp_auth_free(b.auth);

@@ -108,6 +108,11 @@ dd_authz *dd_cp_auth_authz(dd_cp_auth *a)
 	return a->authz;
 }
 
+const dd_session_keys *dd_cp_auth_keys(const dd_cp_auth *a)
+{
+	return a->keys;
+}
+
 size_t dd_cp_auth_routes(dd_cp_auth *a, dd_authz_route *routes)
 {
 	size_t n = dd_broker_routes(a->broker, routes);

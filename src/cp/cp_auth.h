@@ -12,6 +12,7 @@
 #include <uv.h>
 
 #include "auth/authz.h"
+#include "auth/session.h"
 #include "core/config.h"
 #include "core/err.h"
 #include "net/httpc.h"
@@ -26,6 +27,8 @@ dd_err_t dd_cp_auth_new(const dd_config *cfg, uv_loop_t *loop,
 			size_t why_len);
 
 dd_authz *dd_cp_auth_authz(dd_cp_auth *a);
+/* The session keys (borrowed; live as long as a): pages' CSRF tokens. */
+const dd_session_keys *dd_cp_auth_keys(const dd_cp_auth *a);
 
 /* The sign-in routes (room for DD_CP_AUTH_ROUTES); returns n. */
 size_t dd_cp_auth_routes(dd_cp_auth *a, dd_authz_route *routes);

@@ -17,7 +17,8 @@
 #include "core/log.h"
 #include "core/strutil.h"
 
-#define MAX_CHILDREN 5
+#define N_AGENTS 2
+#define MAX_CHILDREN (2 + 2 * N_AGENTS) /* ITA, CP, a runtime per agent */
 #define READY_TIMEOUT_MS 20000
 #define STOP_GRACE_MS 15000
 
@@ -25,8 +26,9 @@ extern char **environ;
 
 struct child {
 	struct fleet *fleet;
-	const char *role;     /* "ita", "cp", "agent" */
-	const char *name;     /* label in messages */
+	const char *role;     /* "ita", "cp", "runtime", "agent" */
+	char name[16];        /* label in messages; an agent's VM name */
+	unsigned index;       /* runtime and agent: 1..N_AGENTS, a pair */
 	uv_process_t proc;
 	uv_pipe_t ready;      /* fd 3 in the child */
 	dd_buf ready_line;
@@ -49,7 +51,8 @@ struct fleet {
 	const char *bind;
 	uint64_t port_base;
 	char state[80];       /* everything the fleet keeps on disk */
-	char ee_socket[100];  /* the dev agent's runtime (sun_path: 108) */
+	/* Runtime i's socket, at index i - 1 (sun_path: 108). */
+	char ee_socket[N_AGENTS][100];
 	char self[4096];
 	char cp_url[128];
 	char ita_url[128];
@@ -64,8 +67,8 @@ static void stop_all(struct fleet *f, int code);
 void dd_dev_usage(FILE *out)
 {
 	fputs("\nflags:\n"
-	      "  --port-base N   CP on N, agent on N+10 (main) and N+11 (API),\n"
-	      "                  local ITA on N+30;\n"
+	      "  --port-base N   CP on N, agent i on N+10i (main) and N+10i+1\n"
+	      "                  (API), local ITA on N+30;\n"
 	      "                  0 picks free ports [default: 8080]\n"
 	      "  --bind ADDR     loopback address to listen on [default: 127.0.0.1]\n"
 	      "  --state-dir DIR where the fleet keeps its files (sockets,\n"
@@ -116,27 +119,57 @@ static void on_child_exit(uv_process_t *p, int64_t status, int sig)
 	maybe_finish(f);
 }
 
+static const struct child *find_child(const struct fleet *f,
+				      const char *role, unsigned index)
+{
+	for (size_t i = 0; i < f->nkids; i++) {
+		if (strcmp(f->kids[i].role, role) == 0 &&
+		    f->kids[i].index == index)
+			return &f->kids[i];
+	}
+	return NULL;
+}
+
+/* Where to click, how to sign in, how to deploy: all a newcomer needs. */
 static void print_banner(struct fleet *f)
 {
-	const struct child *cp = &f->kids[1], *ag = &f->kids[3];
+	const struct child *cp = find_child(f, "cp", 0), *ag;
+	unsigned cport = port_of(cp, "main");
 
-	printf("\nDevOps Defender dev fleet is up (loopback only).\n\n"
-	       "  control plane  http://%s:%u/        health: http://%s:%u/health\n"
-	       "  agent %-8s http://%s:%u/        API:    http://%s:%u/health\n\n"
-	       "  local ITA      %s (simulated quotes, development only)\n"
-	       "  runtime        %s (runs the agent's workloads; not sealed)\n\n"
-	       "Sign in at http://%s:%u/auth/dev (dev sign-in; tick \"fleet "
-	       "admin\").\n"
+	printf("\nDevOps Defender dev fleet is up (loopback only; SIMULATED "
+	       "quotes: development only).\n\n"
+	       "  Dashboard      http://%s:%u/   <- open this in a browser\n"
+	       "  Sign in        it sends you to dev sign-in "
+	       "(http://%s:%u/auth/dev):\n"
+	       "                 any login; tick \"fleet admin\" to see every "
+	       "agent\n"
+	       "  control plane  http://%s:%u/health\n",
+	       f->bind, cport, f->bind, cport, f->bind, cport);
+	for (unsigned i = 1; i <= N_AGENTS; i++) {
+		ag = find_child(f, "agent", i);
+		printf("  agent %u        %s  http://%s:%u/  API http://%s:%u/health"
+		       "\n", i, ag->name, f->bind, port_of(ag, "main"), f->bind,
+		       port_of(ag, "api"));
+	}
+	printf("  local ITA      %s (and the local OIDC issuer at %s/oidc)\n"
+	       "  runtimes       %s/runtime-N.sock (run the agents' "
+	       "workloads; not sealed)\n"
+	       "  state          %s (--state-dir)\n\n"
+	       "The agents register within seconds and appear on the "
+	       "dashboard.\n"
 	       "Deploy as CI would, with a token from the local OIDC issuer:\n"
 	       "  ACTIONS_ID_TOKEN_REQUEST_URL='%s/oidc/token?api-version=2.0' \\\n"
 	       "  ACTIONS_ID_TOKEN_REQUEST_TOKEN=%s \\\n"
-	       "  devopsdefender client deploy --agent http://%s:%u "
-	       "apps/hello-world/workload.json\n\n"
+	       "  %s client deploy --agent http://%s:%u "
+	       "apps/hello-world/workload.json\n"
+	       "(the second agent: --agent http://%s:%u). The workload then "
+	       "shows on the dashboard,\nits logs on the agent's own "
+	       "dashboard (\"dashboard\" link).\n\n"
 	       "Press Ctrl-C to stop everything.\n\n",
-	       f->bind, port_of(cp, "main"), f->bind, port_of(cp, "main"),
-	       ag->name, f->bind, port_of(ag, "main"), f->bind, port_of(ag, "api"),
-	       f->ita_url, f->ee_socket, f->bind, port_of(cp, "main"), f->ita_url,
-	       f->oidc_token, f->bind, port_of(ag, "main"));
+	       f->ita_url, f->ita_url, f->state, f->state, f->ita_url,
+	       f->oidc_token, f->self, f->bind,
+	       port_of(find_child(f, "agent", 1), "main"), f->bind,
+	       port_of(find_child(f, "agent", 2), "main"));
 	fflush(stdout);
 }
 
@@ -271,9 +304,11 @@ static size_t role_env(const struct fleet *f, const struct child *c,
 		return n;
 	}
 	if (strcmp(c->role, "runtime") == 0) {
-		snprintf(vars[0], sizeof vars[0], "EE_SOCKET_PATH=%s", f->ee_socket);
-		snprintf(vars[1], sizeof vars[1], "DD_RUNTIME_RELEASES_DIR=%s/releases",
-			 f->state);
+		snprintf(vars[0], sizeof vars[0], "EE_SOCKET_PATH=%s",
+			 f->ee_socket[c->index - 1]);
+		snprintf(vars[1], sizeof vars[1],
+			 "DD_RUNTIME_RELEASES_DIR=%s/releases-%u", f->state,
+			 c->index);
 		over[n++] = vars[0];
 		over[n++] = vars[1];
 		over[n++] = "DD_QUOTE_PROVIDER=sim";
@@ -292,14 +327,16 @@ static size_t role_env(const struct fleet *f, const struct child *c,
 		over[n++] = vars[2];
 		return n;
 	}
+	/* Agent i on base + 10i (main) and base + 10i + 1 (API). */
 	snprintf(vars[0], sizeof vars[0], "DD_PORT=%llu",
-		 (unsigned long long)(base ? base + 10 : 0));
+		 (unsigned long long)(base ? base + 10 * c->index : 0));
 	snprintf(vars[1], sizeof vars[1], "DD_API_PORT=%llu",
-		 (unsigned long long)(base ? base + 11 : 0));
+		 (unsigned long long)(base ? base + 10 * c->index + 1 : 0));
 	snprintf(vars[2], sizeof vars[2], "DD_CP_URL=%s", f->cp_url);
 	for (int i = 0; i < 3; i++)
 		over[n++] = vars[i];
-	snprintf(vars[3], sizeof vars[3], "EE_SOCKET_PATH=%s", f->ee_socket);
+	snprintf(vars[3], sizeof vars[3], "EE_SOCKET_PATH=%s",
+		 f->ee_socket[c->index - 1]);
 	over[n++] = vars[3];
 	return n;
 }
@@ -434,13 +471,17 @@ static int prepare_state(struct fleet *f)
 			strerror(errno));
 		return 1;
 	}
-	snprintf(f->ee_socket, sizeof f->ee_socket, "%s/runtime-1.sock",
-		 f->state);
-	snprintf(releases, sizeof releases, "%s/releases", f->state);
-	if (mkdir(releases, 0700) != 0 && errno != EEXIST) {
-		fprintf(stderr, "dev: cannot create %s: %s\n", releases,
-			strerror(errno));
-		return 1;
+	/* One runtime per agent: its socket and its release assets. */
+	for (unsigned i = 1; i <= N_AGENTS; i++) {
+		snprintf(f->ee_socket[i - 1], sizeof f->ee_socket[i - 1],
+			 "%s/runtime-%u.sock", f->state, i);
+		snprintf(releases, sizeof releases, "%s/releases-%u", f->state,
+			 i);
+		if (mkdir(releases, 0700) != 0 && errno != EEXIST) {
+			fprintf(stderr, "dev: cannot create %s: %s\n",
+				releases, strerror(errno));
+			return 1;
+		}
 	}
 	return 0;
 }
@@ -473,6 +514,28 @@ static int parse_args(struct fleet *f, int argc, char **argv)
 	return 0;
 }
 
+/*
+ * Started in this order, each once the one before is ready: the ITA
+ * (the others attest against it), the CP, then each agent after its
+ * runtime.
+ */
+static void add_children(struct fleet *f)
+{
+	f->kids[f->nkids++] = (struct child){.fleet = f, .role = "ita",
+					     .name = "ita"};
+	f->kids[f->nkids++] = (struct child){.fleet = f, .role = "cp",
+					     .name = "cp"};
+	for (unsigned i = 1; i <= N_AGENTS; i++) {
+		struct child *rt = &f->kids[f->nkids++];
+		struct child *ag = &f->kids[f->nkids++];
+
+		*rt = (struct child){.fleet = f, .role = "runtime", .index = i};
+		snprintf(rt->name, sizeof rt->name, "runtime-%u", i);
+		*ag = (struct child){.fleet = f, .role = "agent", .index = i};
+		snprintf(ag->name, sizeof ag->name, "dev-agent-%u", i);
+	}
+}
+
 int dd_dev_main(int argc, char **argv)
 {
 	struct fleet f;
@@ -503,12 +566,7 @@ int dd_dev_main(int argc, char **argv)
 	}
 	if (prepare_state(&f) != 0)
 		return 1;
-	f.kids[0] = (struct child){.fleet = &f, .role = "ita", .name = "ita"};
-	f.kids[1] = (struct child){.fleet = &f, .role = "cp", .name = "cp"};
-	f.kids[2] = (struct child){.fleet = &f, .role = "runtime",
-				   .name = "runtime-1"};
-	f.kids[3] = (struct child){.fleet = &f, .role = "agent", .name = "dev-agent-1"};
-	f.nkids = 4;
+	add_children(&f);
 	for (size_t i = 0; i < f.nkids; i++)
 		dd_buf_init(&f.kids[i].ready_line, 4096);
 	uv_timer_init(&loop, &f.timer);

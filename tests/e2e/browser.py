@@ -81,9 +81,9 @@ async def _visit(ws_url, url, cookies):
         return info
 
 
-def visit(url, cookies=None):
-    """Loads url in a fresh headless Chromium; returns title, text,
-    stylesheet count, requests made, console calls and errors."""
+def _launch():
+    """Starts a headless Chromium; returns (process, profile dir, the
+    page target's DevTools WebSocket URL)."""
     assert CHROMIUM, "chromium is not installed (scripts/install-deps)"
     profile = tempfile.mkdtemp(prefix="dd-chromium-")
     proc = subprocess.Popen(
@@ -106,12 +106,116 @@ def visit(url, cookies=None):
         targets = json.load(urllib.request.urlopen(
             f"http://127.0.0.1:{port}/json/list", timeout=10))
         ws_url = [t for t in targets if t["type"] == "page"][0]["webSocketDebuggerUrl"]
+    except BaseException:
+        _stop(proc, profile)
+        raise
+    return proc, profile, ws_url
+
+
+def _stop(proc, profile):
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+    shutil.rmtree(profile, ignore_errors=True)
+
+
+def visit(url, cookies=None):
+    """Loads url in a fresh headless Chromium; returns title, text,
+    stylesheet count, requests made, console calls and errors."""
+    proc, profile, ws_url = _launch()
+    try:
         return asyncio.run(_visit(ws_url, url, cookies or {}))
     finally:
-        proc.terminate()
+        _stop(proc, profile)
+
+
+async def _connect(ws_url):
+    return await websockets.connect(ws_url, max_size=None)
+
+
+class Browser:
+    """One headless Chromium tab kept open across steps, for pages that
+    change while they are watched: navigate, fill and submit forms, read
+    the DOM as it changes, all without reloading unless asked to.
+    Use as a context manager."""
+
+    def __enter__(self):
+        self.proc, self.profile, ws_url = _launch()
+        self.loop = asyncio.new_event_loop()
         try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        shutil.rmtree(profile, ignore_errors=True)
+            self.ws = self.loop.run_until_complete(_connect(ws_url))
+            self.page = Page(self.ws)
+            for domain in ("Network", "Page", "Runtime", "Log"):
+                self._run(self.page.call(f"{domain}.enable"))
+        except BaseException:
+            self.__exit__(None, None, None)
+            raise
+        return self
+
+    def __exit__(self, *exc):
+        ws = getattr(self, "ws", None)
+        if ws is not None:
+            self.loop.run_until_complete(ws.close())
+        self.loop.close()
+        _stop(self.proc, self.profile)
+
+    def _run(self, coro):
+        return self.loop.run_until_complete(coro)
+
+    @property
+    def requests(self):
+        return self.page.requests
+
+    @property
+    def errors(self):
+        return self.page.errors
+
+    @property
+    def console(self):
+        return self.page.console
+
+    def goto(self, url):
+        """Navigates and waits for the load event."""
+        self.page.loaded.clear()
+        self._run(self.page.call("Page.navigate", url=url))
+        self._run(self.page.pump_until_loaded())
+
+    def eval(self, expression):
+        """The value of a JavaScript expression in the page (JSON-able)."""
+        r = self._run(self.page.call("Runtime.evaluate", expression=expression,
+                                     returnByValue=True, awaitPromise=True))
+        if "exceptionDetails" in r:
+            raise RuntimeError(f"{expression}: {r['exceptionDetails']}")
+        return r["result"].get("value")
+
+    def submit(self, form_selector, fields):
+        """Fills a form's fields ({name: value}; True ticks a checkbox)
+        and submits it as a person would, then waits for the next page."""
+        self.page.loaded.clear()
+        self.eval("(() => { const f = document.querySelector(%s);"
+                  " const v = %s; for (const k in v) { const e = f.elements[k];"
+                  " if (e.type === 'checkbox') e.checked = !!v[k];"
+                  " else e.value = v[k]; } f.requestSubmit(); return 1; })()"
+                  % (json.dumps(form_selector), json.dumps(fields)))
+        self._run(self.page.pump_until_loaded())
+
+    def wait_for(self, expression, timeout=30.0, step=0.25):
+        """Polls a JavaScript expression until it is truthy; returns its
+        value. Events keep being recorded meanwhile."""
+        deadline = time.monotonic() + timeout
+        while True:
+            v = self.eval(expression)
+            if v:
+                return v
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"never true: {expression}")
+            self._run(asyncio.sleep(step))
+
+    def screenshot(self, path):
+        import base64
+        r = self._run(self.page.call("Page.captureScreenshot", format="png"))
+        with open(path, "wb") as f:
+            f.write(base64.b64decode(r["data"]))

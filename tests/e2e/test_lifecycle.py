@@ -156,14 +156,14 @@ def test_dev_fleet_starts_prints_urls_and_stops_cleanly():
         banner += line
     assert "Press Ctrl-C" in banner, banner
     urls = re.findall(r"http://127\.0\.0\.1:(\d+)/health", banner)
-    assert len(urls) == 2
+    assert len(urls) == 3              # the CP and both agents' APIs
     cp_port = int(re.search(r"control plane\s+http://127\.0\.0\.1:(\d+)/", banner).group(1))
     assert request(cp_port, path="/health").json()["service"] == "cp"
     for port in urls:
         assert request(int(port), path="/health").status == 200
     assert re.search(r"local ITA\s+http://127\.0\.0\.1:\d+", banner)
     kids = _children_of(p.pid)
-    assert len(kids) == 4
+    assert len(kids) == 6              # ITA, CP, two runtimes, two agents
     p.send_signal(signal.SIGINT)
     assert p.wait(20) == 0
     err = p.stderr.read()
