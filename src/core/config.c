@@ -73,6 +73,31 @@ static const struct var vars[] = {
 	 OFF(hostname), NULL, "public hostname of this process"},
 	{"DD_CF_DOMAIN", T_NONBLANK, NULL, 0, 0, ALL_SERVERS, 0, false,
 	 OFF(cf_domain), NULL, "apex domain of the fleet"},
+	{"DD_CF_API_URL", T_URL, "https://api.cloudflare.com/client/v4", 0, 0,
+	 DD_MODE_CP, 0, false, OFF(cf.api_url), NULL,
+	 "Cloudflare API base URL (tests: a fake on loopback)"},
+	{"DD_CF_API_TOKEN", T_NONBLANK, NULL, 0, 0, DD_MODE_CP, 0, true,
+	 OFF(cf.api_token), NULL,
+	 "Cloudflare API token (unset: no tunnels, direct ingress)"},
+	{"DD_CF_ACCOUNT_ID", T_NONBLANK, NULL, 0, 0, DD_MODE_CP, 0, false,
+	 OFF(cf.account_id), NULL, "Cloudflare account of the tunnels"},
+	{"DD_CF_ZONE_ID", T_NONBLANK, NULL, 0, 0, DD_MODE_CP, 0, false,
+	 OFF(cf.zone_id), NULL, "Cloudflare zone of DD_CF_DOMAIN"},
+	{"DD_CF_TIMEOUT_MS", T_U64, "20000", 100, MS_DAY, DD_MODE_CP, 0, false,
+	 OFF(cf.timeout_ms), NULL, "one Cloudflare API attempt"},
+	{"DD_CF_ATTEMPTS", T_U64, "4", 1, 20, DD_MODE_CP, 0, false,
+	 OFF(cf.attempts), NULL,
+	 "tries per Cloudflare call (429, 5xx; Retry-After honoured)"},
+	{"DD_CF_MAX_WAIT_MS", T_U64, "30000", 10, 3600000, DD_MODE_CP, 0, false,
+	 OFF(cf.max_wait_ms), NULL, "longest wait between two tries"},
+	{"DD_CF_AGENT_PORT", T_U16, "8080", 1, 65535, DD_MODE_CP, 0, false,
+	 OFF(cf.agent_port), NULL, "agents' main port behind their hostname"},
+	{"DD_CF_AGENT_API_PORT", T_U16, "8081", 1, 65535, DD_MODE_CP, 0, false,
+	 OFF(cf.agent_api_port), NULL,
+	 "agents' API port behind their -api- hostname"},
+	{"DD_CF_CP_EXTRAS", T_STR, "shell:7682", 0, 0, DD_MODE_CP, 0, false,
+	 OFF(cf.cp_extras), NULL,
+	 "label:port list routed by the CP's own tunnel"},
 	{"DD_CP_URL", T_URL, NULL, 0, 0, DD_MODE_AGENT, DD_MODE_AGENT, false,
 	 OFF(cp_url), NULL, "control plane base URL"},
 	{"EE_SOCKET_PATH", T_PATH, "/var/lib/easyenclave/agent.sock", 0, 0,
@@ -614,9 +639,26 @@ static void check_cookie_secret(const dd_config *cfg, dd_buf *errors, int *bad)
 	dd_buf_free(&key);
 }
 
+/* Cloudflare ingress is all or nothing. */
+static void check_cloudflare(const dd_config *cfg, dd_buf *errors, int *bad)
+{
+	int set = (cfg->cf.api_token != NULL) + (cfg->cf.account_id != NULL) +
+		  (cfg->cf.zone_id != NULL);
+
+	if (cfg->mode != DD_MODE_CP || set == 0)
+		return;
+	if (set < 3 || cfg->cf_domain == NULL) {
+		dd_buf_append_str(errors, "DD_CF_API_TOKEN: Cloudflare needs "
+					  "DD_CF_API_TOKEN, DD_CF_ACCOUNT_ID, "
+					  "DD_CF_ZONE_ID and DD_CF_DOMAIN together\n");
+		*bad = 1;
+	}
+}
+
 /* Rules that span several variables. */
 static void check_cross(const dd_config *cfg, dd_buf *errors, int *bad)
 {
+	check_cloudflare(cfg, errors, bad);
 	if (cfg->owner != NULL && (cfg->mode & ALL_SERVERS)) {
 		int has_slash = strchr(cfg->owner, '/') != NULL;
 		if (cfg->owner_kind == DD_OWNER_REPO && !has_slash) {

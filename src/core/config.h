@@ -90,6 +90,20 @@ typedef struct dd_sessiond_settings {
 	uint64_t max_connections;
 } dd_sessiond_settings;
 
+/* The CP's Cloudflare settings (DD_CF_*); token NULL = no Cloudflare. */
+typedef struct dd_cf_settings {
+	char *api_url;
+	char *api_token;        /* secret */
+	char *account_id;
+	char *zone_id;
+	uint64_t timeout_ms;
+	uint64_t attempts;
+	uint64_t max_wait_ms;
+	uint16_t agent_port;
+	uint16_t agent_api_port;
+	char *cp_extras;        /* "label:port,..." */
+} dd_cf_settings;
+
 typedef struct dd_config {
 	dd_mode mode;
 	int dev;                /* explicit development mode (DD_DEV) */
@@ -107,6 +121,7 @@ typedef struct dd_config {
 	uint16_t api_port;      /* DD_API_PORT (agent API listener) */
 	char *hostname;         /* DD_HOSTNAME, may be NULL */
 	char *cf_domain;        /* DD_CF_DOMAIN, may be NULL */
+	dd_cf_settings cf;      /* DD_CF_* (cp) */
 	char *cp_url;           /* DD_CP_URL (agent) */
 	char *ca_file;          /* DD_CA_FILE: extra trust anchors, may be NULL */
 	int log_level;          /* DD_LOG_LEVEL, a dd_log_level value */
