@@ -7,6 +7,9 @@
 
 #include "agent/agent_health.h"
 #include "agent/agent_state.h"
+#include "agent/device_api.h"
+#include "agent/devices.h"
+#include "agent/noise_attest.h"
 #include "agent/ee_watch.h"
 #include "agent/metrics.h"
 #include "agent/pages.h"
@@ -50,6 +53,9 @@ struct agent {
 	uint64_t health_sec;
 	int health_ok;
 	dd_static_key noise;
+	dd_noise_attest *noise_att; /* the quote binding noise.pub */
+	dd_devices *devices;
+	dd_device_api *device_api;
 	dd_agent_state st;
 	dd_ticket *ticket;
 	dd_oidc *oidc;
@@ -80,8 +86,9 @@ static json_t *health_json(const struct agent *a)
 
 	dd_hex_encode(a->noise.pub, sizeof a->noise.pub, pub);
 	if (body != NULL &&
-	    json_object_set_new(body, "noise", json_pack("{s:s}", "pubkey_hex",
-							 pub)) != 0) {
+	    json_object_set_new(body, "noise", a->noise_att
+				? dd_noise_attest_json(a->noise_att)
+				: json_pack("{s:s}", "pubkey_hex", pub)) != 0) {
 		json_decref(body);
 		body = NULL;
 	}
@@ -300,6 +307,7 @@ static dd_err_t add_listener(struct agent *a, const char *label,
 		routes[n++] = (dd_authz_route){DD_M_GET, "/workload/{id}",
 					       handle_workload, a, 0, 0};
 		n += dd_workload_api_routes(a->api, routes + n);
+		n += dd_device_api_routes(a->device_api, routes + n);
 		n += dd_ticket_routes(a->ticket, routes + n);
 	}
 	rc = dd_service_server(a->svc, label, &srv);
@@ -379,6 +387,9 @@ static void close_auth(void *ud)
 		dd_metrics_close(a->metrics);
 	dd_registrar_free(a->reg);
 	a->reg = NULL;
+	/* Before the attestor: its cancellations still reach this. */
+	dd_noise_attest_free(a->noise_att);
+	a->noise_att = NULL;
 	dd_attestor_free(a->att);
 	a->att = NULL;
 	dd_workload_api_free(a->api);
@@ -423,6 +434,56 @@ static void workloads_changed(void *ud)
 		a->pushed_sig = sig;
 		dd_registrar_push(a->reg);
 	}
+}
+
+/* The trust set changed: sealed history must follow (spec 3.6). */
+static void devices_changed(void *ud)
+{
+	struct agent *a = ud;
+	uint8_t keys[1][DD_DEVICE_KEY_LEN];
+	size_t n = 0;
+
+	/* The push to sessiond is wired with sessiond; until then, a count. */
+	(void)dd_devices_recipients(a->devices, keys, 0, &n);
+	dd_log_info("device trust set changed: %zu recipient(s)", n);
+}
+
+/* Paired devices: a registry that cannot be read stops the boot. */
+static dd_err_t make_devices(struct agent *a)
+{
+	const dd_config *cfg = a->cfg;
+	dd_devices_hooks h = {.on_change = devices_changed, .ud = a};
+	dd_device_api_opts o = {.keys = dd_ticket_keys(a->ticket),
+				.hostname = cfg->hostname ? cfg->hostname
+							  : cfg->vm_name,
+				.dev = cfg->dev};
+	unsigned id;
+	char why[256] = "";
+	dd_err_t rc;
+
+	rc = dd_devices_open(cfg->devices_path, cfg->max_devices, &a->devices,
+			     why, sizeof why);
+	if (rc) {
+		dd_log_err(rc, "the device registry %s: %s",
+			   cfg->devices_path ? cfg->devices_path : "(memory)", why);
+		return rc;
+	}
+	o.devices = a->devices;
+	rc = dd_devices_subscribe(a->devices, &h, &id);
+	if (rc == DD_OK)
+		rc = dd_device_api_new(&o, &a->device_api);
+	if (rc == DD_OK)
+		dd_log_info("%zu paired device(s) loaded from %s",
+			    dd_devices_count(a->devices),
+			    cfg->devices_path ? cfg->devices_path : "(memory)");
+	return rc;
+}
+
+static void noise_changed(void *ud)
+{
+	struct agent *a = ud;
+
+	a->health_ok = 0;  /* the new quote or token shows at once */
 }
 
 static dd_err_t make_runtime_client(struct agent *a)
@@ -496,11 +557,16 @@ static dd_err_t start_registration(struct agent *a)
 				.http = a->http, .st = &a->st,
 				.backoff_ms = a->cfg->register_backoff_ms,
 				.check_ms = a->cfg->register_check_secs * 1000};
+	dd_noise_attest_opts no = {.refresh_ms = a->cfg->ita_refresh_secs * 1000,
+				   .changed = noise_changed, .ud = a};
 	dd_err_t rc;
 
 	memcpy(ro.noise_pub, a->noise.pub, sizeof ro.noise_pub);
+	memcpy(no.pubkey, a->noise.pub, sizeof no.pubkey);
 	a->pushed_sig = extras_sig(&a->st);
 	rc = dd_attestor_start(a->att, on_round, a);
+	if (rc == DD_OK)
+		rc = dd_noise_attest_start(a->loop, a->att, &no, &a->noise_att);
 	if (rc == DD_OK)
 		rc = dd_registrar_start(a->loop, &ro, on_registered, a, &a->reg);
 	return rc;
@@ -559,6 +625,8 @@ dd_err_t dd_agent_run(const dd_config *cfg)
 		a.st.taints |= DD_TAINT_EXEC;
 	rc = make_auth(&a);
 	if (rc == DD_OK)
+		rc = make_devices(&a);
+	if (rc == DD_OK)
 		rc = make_runtime_client(&a);
 	if (rc == DD_OK)
 		rc = dd_service_on_drained(a.svc, close_auth, &a);
@@ -581,5 +649,7 @@ dd_err_t dd_agent_run(const dd_config *cfg)
 	dd_metrics_free(a.metrics);
 	dd_buf_free(&a.health);
 	dd_static_key_wipe(&a.noise);
+	dd_device_api_free(a.device_api);
+	dd_devices_free(a.devices);
 	return rc;
 }

@@ -2,6 +2,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "core/html.h"
 
@@ -211,5 +212,129 @@ dd_err_t dd_page_workload(dd_buf *out, const json_t *dep, const json_t *logs,
 	if (logs != NULL && json_array_size(lines) > 0)
 		PUT("</pre>");
 	PUT("</main></body></html>");
+	return rc;
+}
+
+/* 64 hex digits as 16 groups of 4: easy to compare with the device's. */
+static dd_err_t fingerprint(dd_buf *out, const char *hex)
+{
+	dd_err_t rc = DD_OK;
+	char group[5];
+	size_t n = strlen(hex);
+
+	PUT("<code class=fingerprint>");
+	for (size_t i = 0; rc == DD_OK && i < n; i += 4) {
+		snprintf(group, sizeof group, "%.4s", hex + i);
+		if (i > 0)
+			PUT(i % 32 == 0 ? "<br>" : " ");
+		ESC(group);
+	}
+	PUT("</code>");
+	return rc;
+}
+
+dd_err_t dd_page_enroll(dd_buf *out, const char *pubkey_hex,
+			const char *label, const char *hostname, int already,
+			const dd_page_who *who)
+{
+	dd_err_t rc;
+
+	rc = head(out, "Pair a device", who);
+	PUT("<h1>Pair this device?</h1><p>Pairing lets the device below open "
+	    "shells on <b>");
+	ESC(hostname);
+	PUT("</b> over an attested Noise channel, until someone revokes it. "
+	    "Compare the <b>whole</b> key with the one your device printed "
+	    "(<code>devopsdefender client pair</code>): a link can carry "
+	    "someone else's key.</p><section class=cards><div class=card>"
+	    "<div class=label>Label</div><div class=value>");
+	ESC(label);
+	PUT("</div></div><div class=card><div class=label>Device key</div>"
+	    "<div class=value>");
+	if (rc == DD_OK)
+		rc = fingerprint(out, pubkey_hex);
+	PUT("</div></div><div class=card><div class=label>Paired by</div>"
+	    "<div class=value>");
+	ESC(who->login);
+	PUT("</div></div></section>");
+	if (already)
+		PUT("<p class=muted>This key is paired already: confirming "
+		    "replaces its label.</p>");
+	PUT("<form method=post action=/api/v1/devices><input type=hidden "
+	    "name=csrf value=\"");
+	ESC(who->csrf);
+	PUT("\"><input type=hidden name=pubkey value=\"");
+	ESC(pubkey_hex);
+	PUT("\"><input type=hidden name=label value=\"");
+	ESC(label);
+	PUT("\"><button id=confirm>Pair this device</button> "
+	    "<a href=/>Cancel</a></form></main></body></html>");
+	return rc;
+}
+
+dd_err_t dd_page_notice(dd_buf *out, const char *title, const char *detail,
+			const dd_page_who *who)
+{
+	dd_err_t rc;
+
+	rc = head(out, title, who);
+	PUT("<h1>");
+	ESC(title);
+	PUT("</h1><p class=status-dead>");
+	ESC(detail);
+	PUT("</p><p><a href=/>Back to the dashboard</a></p></main></body>"
+	    "</html>");
+	return rc;
+}
+
+static void ms_text(const json_t *v, char *buf, size_t n)
+{
+	long long ms = json_integer_value(v);
+	time_t s = (time_t)(ms / 1000);
+	struct tm tm;
+
+	if (!json_is_integer(v) || gmtime_r(&s, &tm) == NULL ||
+	    strftime(buf, n, "%Y-%m-%d %H:%M UTC", &tm) == 0)
+		snprintf(buf, n, "-");
+}
+
+dd_err_t dd_page_devices(dd_buf *out, const json_t *devices,
+			 const dd_page_who *who)
+{
+	json_t *d;
+	size_t i;
+	char when[40];
+	dd_err_t rc;
+
+	rc = head(out, "Paired devices", who);
+	PUT("<h1>Paired devices</h1>");
+	if (json_array_size(devices) == 0) {
+		PUT("<p class=muted>No devices paired</p></main></body></html>");
+		return rc;
+	}
+	PUT("<table><tr><th>label</th><th>key</th><th>paired</th><th>by</th>"
+	    "<th>state</th></tr>");
+	json_array_foreach(devices, i, d) {
+		int revoked = json_is_integer(json_object_get(d, "revoked_at_ms"));
+
+		PUT("<tr><td>");
+		ESC(str(d, "label", ""));
+		PUT("</td><td class=mono>");
+		ESC(str(d, "pubkey", ""));
+		PUT("</td><td>");
+		ms_text(json_object_get(d, "created_at_ms"), when, sizeof when);
+		ESC(when);
+		PUT("</td><td>");
+		ESC(str(d, "paired_by", "-"));
+		PUT(revoked ? "</td><td class=status-dead>revoked "
+			    : "</td><td class=status-healthy>trusted");
+		if (revoked) {
+			ms_text(json_object_get(d, "revoked_at_ms"), when,
+				sizeof when);
+			ESC(when);
+		}
+		PUT("</td></tr>");
+	}
+	PUT("</table></main></body></html>");
 	return rc;
 }

@@ -32,4 +32,22 @@ dd_err_t dd_page_dashboard(dd_buf *out, const json_t *health,
 dd_err_t dd_page_workload(dd_buf *out, const json_t *dep, const json_t *logs,
 			  const dd_page_who *who);
 
+/*
+ * Device pairing (spec: noise-sessions 3.2, http-surface 4.9, with the
+ * fix of 7.13): the whole key, grouped for reading aloud, its label,
+ * who is pairing and where, and a form that POSTs pubkey, label and the
+ * CSRF token to /api/v1/devices. already: the key is paired now.
+ */
+dd_err_t dd_page_enroll(dd_buf *out, const char *pubkey_hex,
+			const char *label, const char *hostname, int already,
+			const dd_page_who *who);
+
+/* A refusal card ("Invalid pubkey" and why), still a 200 page (4.9). */
+dd_err_t dd_page_notice(dd_buf *out, const char *title, const char *detail,
+			const dd_page_who *who);
+
+/* The paired devices: devices is the GET /api/v1/devices array. */
+dd_err_t dd_page_devices(dd_buf *out, const json_t *devices,
+			 const dd_page_who *who);
+
 #endif

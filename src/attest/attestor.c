@@ -281,6 +281,24 @@ dd_err_t dd_attestor_mint(dd_attestor *a, const uint8_t report_data[64],
 	return rc;
 }
 
+dd_err_t dd_attestor_mint_quote(dd_attestor *a, const uint8_t *quote,
+				size_t len, dd_attestor_mint_cb cb, void *ud)
+{
+	struct mint *m;
+	dd_err_t rc;
+
+	if (a->closing)
+		return DD_ERR_CLOSED;
+	m = dd_calloc(1, sizeof *m);
+	if (m == NULL)
+		return DD_ERR_NOMEM;
+	*m = (struct mint){a, cb, ud};
+	rc = dd_ita_attest_v1(a->ita, quote, len, mint_token, m);
+	if (rc)
+		dd_free(m);
+	return rc;
+}
+
 dd_err_t dd_attestor_verify(dd_attestor *a, const char *token, size_t len,
 			    dd_ita_verify_cb cb, void *ud)
 {

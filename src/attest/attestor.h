@@ -78,6 +78,14 @@ typedef void (*dd_attestor_mint_cb)(dd_err_t err, const char *token,
 dd_err_t dd_attestor_mint(dd_attestor *a, const uint8_t report_data[64],
 			  dd_attestor_mint_cb cb, void *ud);
 
+/*
+ * A token over a quote the caller already holds (copied): re-minting
+ * keeps a long-lived quote's token fresh without a new quote. Same
+ * callback rules as dd_attestor_mint.
+ */
+dd_err_t dd_attestor_mint_quote(dd_attestor *a, const uint8_t *quote,
+				size_t len, dd_attestor_mint_cb cb, void *ud);
+
 /* Verifies someone else's token with this process's verifier. */
 dd_err_t dd_attestor_verify(dd_attestor *a, const char *token, size_t len,
 			    dd_ita_verify_cb cb, void *ud);

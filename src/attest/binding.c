@@ -44,6 +44,14 @@ dd_err_t dd_binding_register(const uint8_t *nonce, size_t nonce_len,
 	return labelled_hash(register_label, nonce, nonce_len, pubkey, out);
 }
 
+dd_err_t dd_binding_noise(const uint8_t *nonce, size_t nonce_len,
+			  const uint8_t pubkey[DD_NOISE_PUBKEY_LEN],
+			  uint8_t out[DD_REPORT_DATA_LEN])
+{
+	return labelled_hash(DD_BINDING_NOISE_LABEL, nonce, nonce_len, pubkey,
+			     out);
+}
+
 dd_err_t dd_binding_cp_attest(const uint8_t *nonce, size_t nonce_len,
 			      uint8_t out[DD_REPORT_DATA_LEN])
 {

@@ -34,6 +34,18 @@ dd_err_t dd_binding_cp_attest(const uint8_t *nonce, size_t nonce_len,
 			      uint8_t out[DD_REPORT_DATA_LEN]);
 
 /*
+ * The agent's published Noise identity (/health `noise`, docs/noise.md):
+ * SHA-512(DD_BINDING_NOISE_LABEL || nonce || noise_pubkey), over a nonce
+ * the agent chose at boot and publishes beside the quote. Its own label,
+ * so the public quote can never pass as registration evidence (which
+ * also needs a CP nonce) or the other way round. Same nonce limits.
+ */
+#define DD_BINDING_NOISE_LABEL "devopsdefender/noise/v1"
+dd_err_t dd_binding_noise(const uint8_t *nonce, size_t nonce_len,
+			  const uint8_t pubkey[DD_NOISE_PUBKEY_LEN],
+			  uint8_t out[DD_REPORT_DATA_LEN]);
+
+/*
  * DD_OK when report_data is exactly the binding of nonce and pubkey
  * (compared in constant time); DD_ERR_CRYPTO when it is not.
  */

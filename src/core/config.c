@@ -273,6 +273,12 @@ static const struct var vars[] = {
 	{"DD_NOISE_KEY_PATH", T_PATH, NULL, 0, 0, DD_MODE_AGENT, 0, false,
 	 OFF(noise_key_path), NULL,
 	 "the Noise static key on tmpfs, 0600 (unset: memory only)"},
+	{"DD_AGENT_DEVICES_PATH", T_PATH, NULL, 0, 0, DD_MODE_AGENT, 0, false,
+	 OFF(devices_path), NULL,
+	 "paired devices, JSON, 0600, on the persistent volume (unset: memory "
+	 "only)"},
+	{"DD_AGENT_MAX_DEVICES", T_U64, "64", 1, 4096, DD_MODE_AGENT, 0, false,
+	 OFF(max_devices), NULL, "paired devices kept, revoked ones included"},
 	{"DD_REGISTER_BACKOFF_MS", T_U64, "5000", 10, 60000, DD_MODE_AGENT, 0,
 	 false, OFF(register_backoff_ms), NULL,
 	 "registration back-off unit: retries wait clamp(5n, 5, 60) of a fifth"},

@@ -15,6 +15,7 @@
 #include "cp/cp_attest.h"
 #include "cp/cp_auth.h"
 #include "cp/cp_collect.h"
+#include "cp/cp_enroll.h"
 #include "cp/cp_hydrate.h"
 #include "cp/cp_pages.h"
 #include "cp/cp_register.h"
@@ -468,7 +469,8 @@ static dd_err_t mount_api(struct boot *b, char *why, size_t why_len)
 
 static dd_err_t mount(struct boot *b, char *why, size_t why_len)
 {
-	dd_authz_route extra[DD_CP_AUTH_ROUTES + DD_REG_ROUTES +
+	dd_authz_route extra[DD_CP_ENROLL_ROUTES + DD_CP_AUTH_ROUTES +
+			     DD_REG_ROUTES +
 			     DD_CP_PAGES_ROUTES];
 	size_t n = dd_cp_auth_routes(b->auth, extra);
 	dd_cp_register_opts ro = {.env = b->cfg->env, .att = b->att,
@@ -479,6 +481,7 @@ static dd_err_t mount(struct boot *b, char *why, size_t why_len)
 	if (rc)
 		return rc;
 	n += dd_cp_register_routes(b->reg, extra + n);
+	n += dd_cp_enroll_routes(b->store, extra + n);
 	rc = dd_cp_pages_new(dd_service_loop(b->svc), &(dd_cp_pages_opts){
 				     .cfg = b->cfg, .store = b->store,
 				     .keys = dd_cp_auth_keys(b->auth)},

@@ -56,6 +56,27 @@ static void cp_attest_known_answer(void **state)
 			 DD_ERR_INVALID);
 }
 
+/* hashlib.sha512(b"devopsdefender/noise/v1" + bytes(range(32)) + b"\xab" * 32) */
+static const char noise_hex[] =
+	"2fedb62279b00a96ffe35a66b630309da55b746df1649fdd330c7ef68fbacea5"
+	"8c7817789690db91f9bc28563b2e9470f58c9e865dc35a6d17e3467c806a1c36";
+
+static void noise_known_answer(void **state)
+{
+	uint8_t nonce[32], pk[32], rd[64], want[64], reg[64];
+
+	(void)state;
+	fixtures(nonce, pk);
+	assert_int_equal(dd_hex_decode(noise_hex, 128, want, 64), DD_OK);
+	assert_int_equal(dd_binding_noise(nonce, 32, pk, rd), DD_OK);
+	assert_memory_equal(rd, want, 64);
+	/* The public /health quote never passes as registration evidence. */
+	assert_int_equal(dd_binding_register(nonce, 32, pk, reg), DD_OK);
+	assert_memory_not_equal(rd, reg, 64);
+	assert_int_equal(dd_binding_check(rd, nonce, 32, pk), DD_ERR_CRYPTO);
+	assert_int_equal(dd_binding_noise(nonce, 0, pk, rd), DD_ERR_INVALID);
+}
+
 static void hex_form_of_the_check(void **state)
 {
 	uint8_t nonce[32], pk[32], rd[64];
@@ -112,6 +133,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(known_answer),
 		cmocka_unit_test(cp_attest_known_answer),
+		cmocka_unit_test(noise_known_answer),
 		cmocka_unit_test(hex_form_of_the_check),
 		cmocka_unit_test(any_change_breaks_the_binding),
 		cmocka_unit_test(nonce_length_bounds),

@@ -80,12 +80,64 @@ static void small_buffers_fail_cleanly(void **state)
 	json_decref(h);
 }
 
+#define KEY "8520f0098930a754748b7ddcb43ef75a0dbf3a0d26381af4eba4a98eaa9b4e6a"
+
+static void pairing_pages_escape_and_show_the_whole_key(void **state)
+{
+	json_t *list = json_loads("[{\"pubkey\":\"" KEY "\",\"label\":\"<i>x\","
+				  "\"created_at_ms\":1734567890000,"
+				  "\"paired_by\":\"al<ice\"},{\"pubkey\":\"k2\","
+				  "\"label\":\"old\",\"created_at_ms\":1,"
+				  "\"revoked_at_ms\":2}]", 0, NULL);
+	const char *p;
+	dd_buf b;
+
+	(void)state;
+	assert_non_null(list);
+	dd_buf_init(&b, 1 << 20);
+	assert_int_equal(dd_page_enroll(&b, KEY, "<script>x", "h&h", 1, &who),
+			 DD_OK);
+	p = dd_buf_str(&b);
+	/* All 64 digits, grouped; every outside value escaped. */
+	assert_non_null(strstr(p, "8520 f009 8930 a754 748b 7ddc b43e f75a<br>"
+			       "0dbf 3a0d 2638 1af4 eba4 a98e aa9b 4e6a"));
+	assert_non_null(strstr(p, "&lt;script&gt;x"));
+	assert_null(strstr(p, "<script"));
+	assert_non_null(strstr(p, "h&amp;h"));
+	assert_non_null(strstr(p, "value=\"tok&quot;en\""));
+	assert_non_null(strstr(p, "value=\"" KEY "\""));
+	assert_non_null(strstr(p, "paired already"));
+	dd_buf_reset(&b);
+	assert_int_equal(dd_page_notice(&b, "Invalid <label>", "why<", &who),
+			 DD_OK);
+	assert_non_null(strstr(dd_buf_str(&b), "Invalid &lt;label&gt;"));
+	dd_buf_reset(&b);
+	assert_int_equal(dd_page_devices(&b, list, &who), DD_OK);
+	p = dd_buf_str(&b);
+	assert_non_null(strstr(p, "&lt;i&gt;x"));
+	assert_non_null(strstr(p, "2024-12-19 00:24 UTC"));
+	assert_non_null(strstr(p, "trusted"));
+	assert_non_null(strstr(p, "revoked 1970-01-01 00:00 UTC"));
+	dd_buf_reset(&b);
+	assert_int_equal(dd_page_devices(&b, NULL, &who), DD_OK);
+	assert_non_null(strstr(dd_buf_str(&b), "No devices paired"));
+	dd_buf_free(&b);
+	for (size_t cap = 1; cap < 1000; cap *= 3) {
+		dd_buf_init(&b, cap);
+		assert_int_equal(dd_page_enroll(&b, KEY, "l", "h", 0, &who),
+				 DD_ERR_TOO_LARGE);
+		dd_buf_free(&b);
+	}
+	json_decref(list);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(dashboard_escapes_and_shows),
 		cmocka_unit_test(missing_pieces_degrade),
 		cmocka_unit_test(small_buffers_fail_cleanly),
+		cmocka_unit_test(pairing_pages_escape_and_show_the_whole_key),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
