@@ -54,6 +54,7 @@ dev: deps build
 
 bench: deps build
 	bench/run $(BUILD)
+	bench/cp_memory $(BUILD)
 	bench/agent_bench $(BUILD)
 	$(BUILD)/bench/attest_bench
 	$(BUILD)/bench/noise_bench

@@ -6,9 +6,14 @@
 #include "core/alloc.h"
 #include "core/log.h"
 
+/* Failures go to the store this many at a time (one write each). */
+#define FAIL_BATCH 256
+
 struct dd_cp_collect {
 	dd_store *store;
 	dd_collector *col;
+	dd_store_failure *batch;  /* FAIL_BATCH entries, once needed */
+	size_t n_batch;
 	void (*on_tick)(void *ud);
 	void *tick_ud;
 };
@@ -55,9 +60,19 @@ static dd_err_t targets(void *ud, dd_collect_target **out, size_t *n)
 {
 	dd_cp_collect *cc = ud;
 	struct gather g = {0};
+	dd_store_counts c;
 	dd_err_t rc;
 
 	*n = 0;
+	/*
+	 * Sized from the count (one index read), so a large fleet's array is
+	 * allocated once instead of doubling up to twice its size; a write
+	 * committed in between only makes add_target grow it.
+	 */
+	if (dd_store_count(cc->store, &c) == DD_OK && c.agents > 0) {
+		g.v = dd_calloc(c.agents, sizeof *g.v);
+		g.cap = g.v != NULL ? c.agents : 0;
+	}
 	rc = dd_store_scan(cc->store, add_target, &g, NULL);
 	if (rc) {
 		dd_free(g.v);
@@ -151,26 +166,55 @@ static void healthy(void *ud, const dd_collect_target *t,
 	dd_store_agent_clear(&a);
 }
 
+static void flush(dd_cp_collect *cc)
+{
+	dd_err_t rc;
+
+	if (cc->n_batch == 0)
+		return;
+	rc = dd_store_mark_failures(cc->store, cc->batch, cc->n_batch,
+				    on_written, cc);
+	if (rc)
+		dd_log_warn("collector: cannot store %zu failures: %s",
+			    cc->n_batch, dd_strerror(rc));
+	cc->n_batch = 0;
+}
+
+/*
+ * Failures are batched: a tick over a large fleet where every scrape
+ * fails at once (a network outage) must not queue one write per agent.
+ */
 static void failed(void *ud, const dd_collect_target *t,
 		   const dd_collect_fail *f)
 {
 	dd_cp_collect *cc = ud;
+	dd_store_failure *e;
 	dd_err_t rc;
 
 	if (f->new_status == DD_COLLECT_DEAD) {
 		dd_log_warn("collector: %s is dead (%s); removing it",
 			    t->agent_id, f->why);
 		rc = dd_store_delete(cc->store, t->agent_id, on_written, cc);
-	} else {
-		rc = dd_store_mark_failure(cc->store, t->agent_id,
-					   (dd_agent_status)f->new_status,
-					   t->last_seen_ms > 0 ? t->last_seen_ms
-							       : t->registered_at_ms,
-					   f->why, on_written, cc);
+		if (rc)
+			dd_log_warn("collector: %s: cannot remove it: %s",
+				    t->agent_id, dd_strerror(rc));
+		return;
 	}
-	if (rc)
-		dd_log_warn("collector: %s: cannot store its failure: %s",
-			    t->agent_id, dd_strerror(rc));
+	if (cc->batch == NULL) {
+		cc->batch = dd_calloc(FAIL_BATCH, sizeof *cc->batch);
+		if (cc->batch == NULL) {
+			dd_log_warn("collector: %s: no memory to record its "
+				    "failure", t->agent_id);
+			return;
+		}
+	}
+	e = &cc->batch[cc->n_batch++];
+	copy(e->agent_id, sizeof e->agent_id, t->agent_id);
+	e->status = (dd_agent_status)f->new_status;
+	e->at_ms = t->last_seen_ms > 0 ? t->last_seen_ms : t->registered_at_ms;
+	copy(e->error, sizeof e->error, f->why);
+	if (cc->n_batch == FAIL_BATCH)
+		flush(cc);
 }
 
 static void skipped(void *ud, const dd_collect_target *t,
@@ -186,6 +230,7 @@ static void tick_done(void *ud, const dd_collector_stats *st)
 	dd_cp_collect *cc = ud;
 
 	(void)st;
+	flush(cc);
 	if (cc->on_tick != NULL)
 		cc->on_tick(cc->tick_ud);
 }
@@ -236,5 +281,6 @@ void dd_cp_collect_free(dd_cp_collect *cc)
 	if (cc == NULL)
 		return;
 	dd_collector_free(cc->col);
+	dd_free(cc->batch);
 	dd_free(cc);
 }

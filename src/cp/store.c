@@ -265,6 +265,7 @@ static void job_free(struct store_job *j)
 	if (j == NULL)
 		return;
 	dd_store_row_free(&j->row);
+	dd_free(j->fails);
 	dd_free(j->data);
 	dd_free(j);
 }
@@ -466,6 +467,46 @@ dd_err_t dd_store_mark_failure(dd_store *s, const char *agent_id,
 	dd_store_text_clean(error != NULL && error[0] != '\0' ? error
 			    : "scrape failed", j->row.a.last_error,
 			    sizeof j->row.a.last_error);
+	enqueue(s, j);
+	return DD_OK;
+}
+
+dd_err_t dd_store_mark_failures(dd_store *s, const dd_store_failure *v,
+				size_t n, dd_store_cb cb, void *ud)
+{
+	struct store_job *j = NULL;
+	dd_store_failure *copy;
+	dd_err_t rc;
+
+	if (v == NULL || n == 0 || n > DD_STORE_MAX_BATCH)
+		return DD_ERR_INVALID;
+	for (size_t i = 0; i < n; i++) {
+		if (strnlen(v[i].agent_id, sizeof v[i].agent_id) ==
+			    sizeof v[i].agent_id ||
+		    !dd_store_id_ok(v[i].agent_id) ||
+		    (unsigned)v[i].status >= DD_AGENT__COUNT ||
+		    v[i].at_ms < 0 || v[i].at_ms > DD_STORE_TIME_MAX)
+			return DD_ERR_INVALID;
+	}
+	copy = dd_calloc(n, sizeof *copy);
+	if (copy == NULL)
+		return DD_ERR_NOMEM;
+	for (size_t i = 0; i < n; i++) {
+		char err[sizeof v[i].error];
+
+		copy[i] = v[i];
+		memcpy(err, v[i].error, sizeof err);
+		err[sizeof err - 1] = '\0';
+		dd_store_text_clean(err[0] != '\0' ? err : "scrape failed",
+				    copy[i].error, sizeof copy[i].error);
+	}
+	rc = job_new(s, OP_FAILS, cb, ud, &j);
+	if (rc) {
+		dd_free(copy);
+		return rc;
+	}
+	j->fails = copy;
+	j->n_fails = n;
 	enqueue(s, j);
 	return DD_OK;
 }

@@ -111,7 +111,7 @@ struct store_row {
 /* One queued write (store.c) as the writer runs it (store_write.c). */
 enum store_op {
 	OP_REGISTER, OP_UPSERT, OP_FAIL, OP_OWNER, OP_EXTRAS, OP_DELETE,
-	OP_IMPORT
+	OP_IMPORT, OP_FAILS
 };
 
 struct store_job {
@@ -123,6 +123,8 @@ struct store_job {
 	struct store_row row;
 	unsigned flags;
 	char reason[DD_STORE_REASON_MAX + 1];
+	dd_store_failure *fails; /* OP_FAILS: the batch */
+	size_t n_fails;
 	char *data;             /* import: the export's bytes */
 	size_t len;
 	int64_t at_ms;          /* import: when */

@@ -237,6 +237,32 @@ static dd_err_t do_fail(dd_store *s, struct store_job *j)
 	return rc;
 }
 
+/* A batch of failures; agents gone since are skipped. */
+static dd_err_t do_fails(dd_store *s, struct store_job *j)
+{
+	dd_store_agent *a = &j->row.a;
+	size_t written = 0;
+	dd_err_t rc = DD_OK;
+
+	for (size_t i = 0; rc == DD_OK && i < j->n_fails; i++) {
+		const dd_store_failure *f = &j->fails[i];
+
+		memcpy(a->agent_id, f->agent_id, sizeof a->agent_id);
+		a->status = f->status;
+		a->last_failure_ms = f->at_ms;
+		memcpy(a->last_error, f->error, sizeof a->last_error);
+		rc = do_fail(s, j);
+		if (rc == DD_ERR_NOT_FOUND) {
+			j->why[0] = '\0';
+			rc = DD_OK;
+		} else if (rc == DD_OK) {
+			written++;
+		}
+	}
+	j->written = written;
+	return rc;
+}
+
 /* owner, extras, delete: an existing agent, one statement. */
 static dd_err_t do_simple(dd_store *s, struct store_job *j)
 {
@@ -301,6 +327,8 @@ static dd_err_t do_job(dd_store *s, struct store_job *j, struct store_row *rows,
 				  j->reason[0] != '\0' ? j->reason : "updated");
 	case OP_FAIL:
 		return do_fail(s, j);
+	case OP_FAILS:
+		return do_fails(s, j);
 	case OP_IMPORT:
 		rc = DD_OK;
 		for (size_t i = 0; rc == DD_OK && i < n; i++)

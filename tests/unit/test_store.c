@@ -1253,6 +1253,44 @@ static void test_scan_and_cp_entry(void **state)
 	assert_int_equal(w.n, 1);
 	/* The store still reads after a stopped scan. */
 	assert_int_equal(list_count(s), 2);
+
+	/* Failures in a batch: one write; agents gone since are skipped. */
+	{
+		dd_store_failure v[3];
+
+		memset(v, 0, sizeof v);
+		snprintf(v[0].agent_id, sizeof v[0].agent_id,
+			 "dd-production-agent-1");
+		v[0].status = DD_AGENT_STALE;
+		v[0].at_ms = T0 + 9;
+		snprintf(v[0].error, sizeof v[0].error, "refused\x01");
+		snprintf(v[1].agent_id, sizeof v[1].agent_id, "dd-gone");
+		v[1].status = DD_AGENT_STALE;
+		v[1].at_ms = T0 + 9;
+		v[2] = v[0];
+		v[2].error[0] = '\0';
+		assert_int_equal(settle(f, &d, dd_store_mark_failures(
+			s, v, 3, on_done, &d)), DD_OK);
+		assert_int_equal(d.written, 2);
+		assert_int_equal(dd_store_get(s, "dd-production-agent-1", &got),
+				 DD_OK);
+		assert_int_equal(got.status, DD_AGENT_STALE);
+		assert_int_equal(got.failures, 2);
+		assert_string_equal(got.last_error, "scrape failed");
+		dd_store_agent_clear(&got);
+		/* Refused whole: a bad entry, none, too many. */
+		v[1].status = DD_AGENT__COUNT;
+		assert_int_equal(dd_store_mark_failures(s, v, 3, on_done, &d),
+				 DD_ERR_INVALID);
+		snprintf(v[1].agent_id, sizeof v[1].agent_id, "bad id");
+		v[1].status = DD_AGENT_STALE;
+		assert_int_equal(dd_store_mark_failures(s, v, 3, on_done, &d),
+				 DD_ERR_INVALID);
+		assert_int_equal(dd_store_mark_failures(s, v, 0, on_done, &d),
+				 DD_ERR_INVALID);
+		assert_int_equal(dd_store_mark_failures(s, v,
+			DD_STORE_MAX_BATCH + 1, on_done, &d), DD_ERR_INVALID);
+	}
 	close_store(f, s);
 	dd_store_agent_clear(&a);
 	dd_store_agent_clear(&cp);
