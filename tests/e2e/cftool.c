@@ -7,6 +7,7 @@
  * DD_CF_MAX_WAIT_MS, DD_CF_MAX_ITEMS. One JSON line goes to stdout:
  * {"ok":true,"result":...} or {"ok":false,"code","error","status",
  * "cf_code"}; the exit status is 0 or 1 (2 for usage errors).
+ * `serve` (cftool_serve.c) serves the CP's views over HTTP instead.
  */
 #include <signal.h>
 #include <stdio.h>
@@ -24,6 +25,9 @@
 #include "core/json.h"
 #include "core/strutil.h"
 #include "net/httpc.h"
+
+/* cftool_serve.c: the CP's Cloudflare views over HTTP. */
+int dd_cftool_serve(int argc, char **argv);
 
 struct run {
 	int done;
@@ -263,6 +267,8 @@ int main(int argc, char **argv)
 
 	signal(SIGPIPE, SIG_IGN);
 	dd_json_setup();
+	if (argc > 1 && strcmp(argv[1], "serve") == 0)
+		return dd_cftool_serve(argc, argv);
 	if (argc < 2) {
 		fprintf(stderr, "usage: dd-cftool COMMAND [ARGS...]\n");
 		return 2;

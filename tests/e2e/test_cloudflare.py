@@ -423,3 +423,55 @@ def test_map_groups_by_installation(cf, tmp_path):
     m = ok(cf, "map", "pr-7", f"pr-7.{DOMAIN}", agents, DD_CF_ATTEMPTS=1)
     assert m["degraded"] is True
     assert m["cf_fetch_errors"][0].startswith("apps: ")
+
+
+# --- the CP's views over HTTP (src/cp/cp_cf.c) -------------------------------
+
+def test_views_served_from_the_fleet_store(cf, tmp_path):
+    from conftest import Server
+    import urllib.request
+    agents, t_orphan = fleet(cf, tmp_path)
+    env = dict(cf.env())
+    env.update({"DD_CF_BACKOFF_MS": "20", "DD_CF_ATTEMPTS": "2"})
+    srv = Server([CFTOOL, "serve", "pr-7", f"pr-7.{DOMAIN}", agents], env=env)
+    try:
+        def get(path):
+            with urllib.request.urlopen(
+                    f"http://127.0.0.1:{srv.port}{path}", timeout=30) as r:
+                assert r.status == 200
+                return json.load(r)
+        s = get("/admin/cf/snapshot")
+        assert s["degraded"] is False
+        assert s["cp_state"]["env_label"] == "pr-7"
+        a = s["cp_state"]["agents"]
+        assert [x["agent_id"] for x in a] == ["dd-pr-7-agent-a"]
+        assert a[0]["extras"] == [["web", 9000]]
+        assert [t["id"] for t in s["drift"]["orphan_tunnels"]] == [t_orphan]
+        assert s["cf_account_id"] == cf.account
+        m = get("/admin/cf/map")
+        assert m["serving_env"] == "pr-7"
+        assert [i["env"] for i in m["installations"]][-1] == "(unattributed)"
+        # Cloudflare failing makes the answer degraded, still 200.
+        cf.fail("dns_records", 500, count=10)
+        s = get("/admin/cf/snapshot")
+        assert s["degraded"] is True and s["drift"]["orphan_tunnels"] == []
+        assert s["cf_fetch_errors"][0].startswith("dns: ")
+        # A request still waiting for Cloudflare at shutdown is answered.
+        cf.fail("cfd_tunnel", None, delay=3, count=1)
+        import threading
+        got = {}
+
+        def slow():
+            try:
+                got["s"] = get("/admin/cf/snapshot")
+            except Exception as e:  # noqa: BLE001 - reported below
+                got["e"] = e
+        th = threading.Thread(target=slow)
+        th.start()
+        time.sleep(0.5)
+    finally:
+        srv.assert_clean_exit()
+    th.join(10)
+    # Drained (the server waits for it) or cut short with the lists
+    # cancelled: answered either way, never left hanging.
+    assert "s" in got, got
