@@ -91,6 +91,20 @@ static void set_policies(dd_cf *cf, const dd_cf_opts *o)
 	cf->post.no_transport_retry = 1;
 }
 
+void dd_cf_opts_from_config(const dd_config *cfg, dd_cf_opts *o)
+{
+	*o = (dd_cf_opts){
+		.base_url = cfg->cf.api_url,
+		.api_token = cfg->cf.api_token,
+		.account_id = cfg->cf.account_id,
+		.zone_id = cfg->cf.zone_id,
+		.timeout_ms = cfg->cf.timeout_ms,
+		.max_attempts = (unsigned)cfg->cf.attempts,
+		.max_wait_ms = cfg->cf.max_wait_ms,
+		.max_response = (size_t)cfg->outbound_max_response,
+	};
+}
+
 dd_err_t dd_cf_new(dd_httpc *http, const dd_cf_opts *o, dd_cf **out,
 		   char *why, size_t why_len)
 {

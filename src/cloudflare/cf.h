@@ -30,6 +30,7 @@
 #include <jansson.h>
 
 #include "core/buf.h"
+#include "core/config.h"
 #include "core/err.h"
 #include "net/httpc.h"
 
@@ -76,6 +77,12 @@ typedef struct dd_cf_reply {
  * dd_cf_shutdown, with CANCELLED). It may start new calls.
  */
 typedef void (*dd_cf_cb)(const dd_cf_reply *r, void *ud);
+
+/*
+ * The options of the CP's configuration (DD_CF_*); strings borrowed from
+ * cfg. Token NULL means Cloudflare is not configured.
+ */
+void dd_cf_opts_from_config(const dd_config *cfg, dd_cf_opts *o);
 
 /*
  * A client over http (borrowed; must outlive the client). CONFIG for a

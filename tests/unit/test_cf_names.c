@@ -16,6 +16,7 @@
 #include "cloudflare/cf_names.h"
 #include "cloudflare/cf_ops.h"
 #include "core/alloc.h"
+#include "core/json.h"
 
 #define H (DD_CF_HOST_MAX + 1)
 
@@ -413,6 +414,45 @@ static void domain_sets(void **state)
 	assert_null(d);
 }
 
+/* Allocation failures in the builders are NOMEM and leak nothing. */
+static void builders_under_allocation_failure(void **state)
+{
+	dd_cf_extra ex[1] = {{"oracle", 8082}};
+	dd_cf_ingress_spec s = {
+		.primary = "dd-e-agent-u.x.com", .primary_port = 8080,
+		.api_port = 8081, .extras = ex, .n_extras = 1,
+	};
+	const char *labels[] = {"oracle"};
+	json_t *rules, *hosts, *d;
+	char why[DD_CF_WHY_MAX];
+	dd_err_t rc;
+
+	(void)state;
+	for (unsigned long n = 1;; n++) {
+		rules = hosts = NULL;
+		dd_alloc_fail_at(n);
+		rc = dd_cf_ingress_build(&s, &rules, &hosts, why, sizeof why);
+		dd_alloc_fail_at(0);
+		json_decref(rules);
+		json_decref(hosts);
+		if (rc == DD_OK)
+			break;
+		assert_int_equal(rc, DD_ERR_NOMEM);
+		assert_null(rules);
+	}
+	for (unsigned long n = 1;; n++) {
+		d = NULL;
+		dd_alloc_fail_at(n);
+		rc = dd_cf_access_agent_domains("dd-e-agent-u.x.com", labels, 1,
+						&d);
+		dd_alloc_fail_at(0);
+		json_decref(d);
+		if (rc == DD_OK)
+			break;
+		assert_int_equal(rc, DD_ERR_NOMEM);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -429,7 +469,9 @@ int main(void)
 		cmocka_unit_test(app_matching),
 		cmocka_unit_test(lenient_matching),
 		cmocka_unit_test(domain_sets),
+		cmocka_unit_test(builders_under_allocation_failure),
 	};
 
+	dd_json_setup();
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

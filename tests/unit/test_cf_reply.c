@@ -16,6 +16,7 @@
 #include "cloudflare/cf.h"
 #include "cloudflare/cf_snapshot.h"
 #include "core/alloc.h"
+#include "core/config.h"
 #include "core/json.h"
 
 #define REPLY_MAX (1u << 20)
@@ -439,6 +440,142 @@ static void builders_under_allocation_failure(void **state)
 	dd_cf_listing_clear(&l);
 }
 
+/* Every allocation failure in the envelope is NOMEM, never a wrong verdict. */
+static void envelope_under_allocation_failure(void **state)
+{
+	static const char body[] = "{\"success\":false,\"errors\":[{\"code\":"
+		"1003,\"message\":\"Invalid or missing name\"}],\"result\":null}";
+	static const char good[] = "{\"success\":true,\"result\":[{\"id\":"
+		"\"a\"}],\"result_info\":{\"total_pages\":2}}";
+	json_t *env;
+	long code;
+	dd_buf msg;
+	dd_err_t rc;
+
+	(void)state;
+	for (unsigned long n = 1;; n++) {
+		dd_buf_init(&msg, DD_CF_MSG_MAX);
+		env = NULL;
+		dd_alloc_fail_at(n);
+		rc = dd_cf_envelope_parse(200, body, sizeof body - 1, REPLY_MAX,
+					  &env, &code, &msg);
+		dd_alloc_fail_at(0);
+		assert_null(env);
+		dd_buf_free(&msg);
+		if (rc == DD_ERR_UPSTREAM)
+			break;
+		assert_int_equal(rc, DD_ERR_NOMEM);
+	}
+	for (unsigned long n = 1;; n++) {
+		dd_buf_init(&msg, DD_CF_MSG_MAX);
+		env = NULL;
+		dd_alloc_fail_at(n);
+		rc = dd_cf_envelope_parse(200, good, sizeof good - 1, REPLY_MAX,
+					  &env, &code, &msg);
+		dd_alloc_fail_at(0);
+		dd_buf_free(&msg);
+		json_decref(env);
+		if (rc == DD_OK)
+			break;
+		assert_int_equal(rc, DD_ERR_NOMEM);
+	}
+}
+
+/* Mutations of a valid page never crash and never pass as valid garbage. */
+static void mutated_replies(void **state)
+{
+	static const char good[] = "{\"success\":true,\"errors\":[],\"result\":"
+		"[{\"id\":\"t1\",\"name\":\"dd-pr-7-agent-a\"}],"
+		"\"result_info\":{\"page\":1,\"total_pages\":1}}";
+	static const char subst[] = {'\0', '"', '{', '}', '[', ']', ',', ':',
+				     'x', '0', '\\', (char)0xff};
+	char buf[sizeof good];
+	const json_t *items;
+	uint64_t pages;
+	json_t *env;
+	long code;
+	dd_buf msg;
+	dd_err_t rc;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof good - 1; i++) {
+		for (size_t k = 0; k < sizeof subst; k++) {
+			memcpy(buf, good, sizeof good);
+			buf[i] = subst[k];
+			dd_buf_init(&msg, DD_CF_MSG_MAX);
+			rc = dd_cf_envelope_parse(200, buf, sizeof good - 1,
+						  REPLY_MAX, &env, &code, &msg);
+			if ((rc == DD_OK) != (env != NULL) ||
+			    (rc != DD_OK && rc != DD_ERR_UPSTREAM))
+				fail_msg("at %zu/%zu: %s", i, k, dd_errname(rc));
+			if (rc == DD_OK)
+				(void)dd_cf_page_parse(env, &items, &pages, &msg);
+			assert_true(msg.len <= DD_CF_MSG_MAX);
+			json_decref(env);
+			dd_buf_free(&msg);
+		}
+	}
+}
+
+static const char *cfg_get(void *ud, const char *name)
+{
+	static const char *const vals[][2] = {
+		{"DD_ENV", "dev"}, {"DD_OWNER", "acme"}, {"DD_OWNER_ID", "1"},
+		{"DD_OWNER_KIND", "org"}, {"DD_ITA_BASE_URL", "https://ita"},
+		{"DD_ITA_API_KEY", "k"}, {"DD_ITA_JWKS_URL", "https://ita/certs"},
+		{"DD_ITA_ISSUER", "i"},
+		{"DD_AUTH_COOKIE_SECRET", "0123456789abcdef0123456789abcdef"},
+		{"DD_CF_API_TOKEN", "tok"}, {"DD_CF_ACCOUNT_ID", "acct"},
+		{"DD_CF_ZONE_ID", "zone"}, {"DD_CF_DOMAIN", "example.com"},
+		{"DD_CF_API_URL", "http://127.0.0.1:9/client/v4/"},
+		{"DD_CF_ATTEMPTS", "7"},
+	};
+	const char *drop = ud;
+
+	for (size_t i = 0; i < sizeof vals / sizeof vals[0]; i++)
+		if (strcmp(name, vals[i][0]) == 0)
+			return drop && strcmp(drop, name) == 0 ? NULL : vals[i][1];
+	return NULL;
+}
+
+/* DD_CF_* from the table, secret kept out of dumps, all-or-nothing. */
+static void configuration(void **state)
+{
+	dd_config *cfg = NULL;
+	dd_cf_opts o;
+	dd_buf errs;
+	char *dump = NULL;
+	size_t len = 0;
+	FILE *f;
+
+	(void)state;
+	dd_buf_init(&errs, 4096);
+	assert_int_equal(dd_config_load(DD_MODE_CP, cfg_get, NULL, &cfg, &errs),
+			 DD_OK);
+	dd_cf_opts_from_config(cfg, &o);
+	assert_string_equal(o.api_token, "tok");
+	assert_string_equal(o.base_url, "http://127.0.0.1:9/client/v4");
+	assert_int_equal(o.max_attempts, 7);
+	assert_int_equal(o.timeout_ms, 20000);
+	assert_int_equal(cfg->cf.agent_port, 8080);
+	assert_int_equal(cfg->cf.agent_api_port, 8081);
+	assert_string_equal(cfg->cf.cp_extras, "shell:7682");
+	f = open_memstream(&dump, &len);
+	dd_config_describe(DD_MODE_CP, cfg, f);
+	fclose(f);
+	assert_non_null(strstr(dump, "DD_CF_API_TOKEN"));
+	assert_null(strstr(dump, "= tok\n"));
+	free(dump);
+	dd_config_free(cfg);
+	cfg = NULL;
+	/* A token without its zone is a boot error naming what is missing. */
+	assert_int_equal(dd_config_load(DD_MODE_CP, cfg_get,
+					(void *)(uintptr_t)"DD_CF_ZONE_ID", &cfg,
+					&errs), DD_ERR_CONFIG);
+	assert_non_null(strstr(dd_buf_str(&errs), "DD_CF_ZONE_ID"));
+	dd_buf_free(&errs);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -454,6 +591,9 @@ int main(void)
 		cmocka_unit_test(snapshot_degraded),
 		cmocka_unit_test(map_buckets),
 		cmocka_unit_test(builders_under_allocation_failure),
+		cmocka_unit_test(envelope_under_allocation_failure),
+		cmocka_unit_test(mutated_replies),
+		cmocka_unit_test(configuration),
 	};
 
 	dd_json_setup();
