@@ -361,3 +361,31 @@ def test_control_plane_entry_is_refreshed_and_takes_no_ingress(start, ita, oidc)
     # /health counts it (spec 3.2).
     h = request(cp.port, "GET", "/health").json()
     assert h["agent_count"] == 1 and h["healthy_count"] == 1
+
+
+def test_a_tenant_sees_its_own_agent_in_full(start, ita, oidc):
+    cp = start_cp(start, ita, oidc)
+    agent, aid = registered(start, ita, oidc, cp)
+    body = {"agent_owner": "carol", "agent_owner_id": 1003,
+            "agent_owner_kind": "user"}
+    r = request(agent.port, "POST", "/owner",
+                {"Content-Type": "application/json",
+                 "Authorization": "Bearer " + oidc.token("acme", 4242)},
+                json.dumps(body).encode())
+    assert r.status == 200, r.body
+    admin = mint_session(session_claims())
+    # The collector brings the tenant over on its next scrape.
+    wait_for(lambda: (agents(cp, session=admin)[aid].get("owner") or {})
+             .get("name") == "carol", timeout=20, what="the owner mirrored")
+    carol = agents(cp, session=mint_session(session_claims(
+        login="carol", user_id=1003, orgs=[], is_fleet_admin=False)))
+    assert carol[aid]["owner"] == {"name": "carol", "id": 1003, "kind": "user"}
+    assert carol[aid]["ita"]["mrtd"]
+    assert_public(carol["control-plane"])
+    # Another user, and a user with carol's login but another id: public.
+    for claims in (session_claims(login="bob", user_id=1004, orgs=[],
+                                  is_fleet_admin=False),
+                   session_claims(login="carol", user_id=9999, orgs=[],
+                                  is_fleet_admin=False)):
+        for entry in agents(cp, session=mint_session(claims)).values():
+            assert_public(entry)
