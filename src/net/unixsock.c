@@ -106,3 +106,39 @@ dd_err_t dd_unixsock_peer_uid(uv_pipe_t *pipe, uid_t *uid)
 	*uid = cred.uid;
 	return DD_OK;
 }
+
+dd_err_t dd_unixsock_listen(uv_pipe_t *l, const char *path, int backlog,
+			    uv_connection_cb cb, dd_unixsock_id *id, char *why,
+			    size_t why_len)
+{
+	struct stat st;
+	mode_t old;
+	int err;
+
+	memset(id, 0, sizeof *id);
+	old = umask(0177);
+	err = uv_pipe_bind(l, path);
+	umask(old);
+	if (err == 0 && (chmod(path, 0600) != 0 || stat(path, &st) != 0))
+		err = -errno;
+	if (err == 0)
+		err = uv_listen((uv_stream_t *)l, backlog, cb);
+	if (err) {
+		snprintf(why, why_len, "listening on %s: %s", path,
+			 uv_strerror(err));
+		return DD_ERR_IO;
+	}
+	id->dev = st.st_dev;
+	id->ino = st.st_ino;
+	id->made = 1;
+	return DD_OK;
+}
+
+void dd_unixsock_unlink(const char *path, const dd_unixsock_id *id)
+{
+	struct stat st;
+
+	if (id->made && stat(path, &st) == 0 && st.st_dev == id->dev &&
+	    st.st_ino == id->ino)
+		(void)unlink(path);
+}

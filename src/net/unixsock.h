@@ -23,6 +23,25 @@
 dd_err_t dd_unixsock_prepare(const char *path, const char *name, char *why,
 			     size_t why_len);
 
+/* Which file a listener made, so that only that file is ever removed. */
+typedef struct dd_unixsock_id {
+	dev_t dev;
+	ino_t ino;
+	int made;
+} dd_unixsock_id;
+
+/*
+ * Binds l (initialised, not yet bound) to path and listens: the file is
+ * created mode 0600, with no moment in which it is wider. IO with why
+ * on failure.
+ */
+dd_err_t dd_unixsock_listen(uv_pipe_t *l, const char *path, int backlog,
+			    uv_connection_cb cb, dd_unixsock_id *id, char *why,
+			    size_t why_len);
+
+/* Removes path if it is still the file id names (another may own it). */
+void dd_unixsock_unlink(const char *path, const dd_unixsock_id *id);
+
 /* The uid of the process at the other end of a connected pipe. */
 dd_err_t dd_unixsock_peer_uid(uv_pipe_t *pipe, uid_t *uid);
 

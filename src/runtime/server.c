@@ -13,6 +13,7 @@
 #include "core/alloc.h"
 #include "core/buf.h"
 #include "core/log.h"
+#include "net/unixsock.h"
 #include "runtime/server_int.h"
 #include "runtime/text.h"
 
@@ -329,14 +330,11 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
 /* Our user or root: the socket's mode already says so, this says it twice. */
 static int peer_ok(struct dd_rt_conn *c)
 {
-	struct ucred cred;
-	socklen_t len = sizeof cred;
-	uv_os_fd_t fd;
+	uid_t uid;
 
-	if (uv_fileno((uv_handle_t *)&c->pipe, &fd) != 0 ||
-	    getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0)
+	if (dd_unixsock_peer_uid(&c->pipe, &uid) != DD_OK)
 		return 0;
-	return cred.uid == 0 || cred.uid == geteuid();
+	return uid == 0 || uid == geteuid();
 }
 
 static void on_connection(uv_stream_t *l, int status)
@@ -413,28 +411,12 @@ dd_err_t dd_rt_server_new(uv_loop_t *loop, const dd_rt_server_opts *o,
 
 dd_err_t dd_rt_server_listen(dd_rt_server *s, char *why, size_t why_len)
 {
-	struct stat st;
-	mode_t old;
-	int err;
+	dd_err_t rc;
 
-	/* Born 0600: no moment in which another user could connect. */
-	old = umask(0177);
-	err = uv_pipe_bind(&s->listener, s->path);
-	umask(old);
-	if (err == 0 && (chmod(s->path, 0600) != 0 || stat(s->path, &st) != 0))
-		err = -errno;
-	if (err == 0)
-		err = uv_listen((uv_stream_t *)&s->listener, 128,
-				on_connection);
-	if (err) {
-		snprintf(why, why_len, "listening on %s: %s", s->path,
-			 uv_strerror(err));
-		return DD_ERR_IO;
-	}
-	s->sock_dev = st.st_dev;
-	s->sock_ino = st.st_ino;
-	s->listening = 1;
-	return DD_OK;
+	rc = dd_unixsock_listen(&s->listener, s->path, 128, on_connection,
+				&s->sock, why, why_len);
+	s->listening = rc == DD_OK;
+	return rc;
 }
 
 static void on_listener_closed(uv_handle_t *h)
@@ -448,7 +430,6 @@ static void on_listener_closed(uv_handle_t *h)
 void dd_rt_server_close(dd_rt_server *s, void (*done)(void *ud), void *ud)
 {
 	struct dd_rt_conn *c, *next;
-	struct stat st;
 
 	if (s->closing)
 		return;
@@ -456,9 +437,7 @@ void dd_rt_server_close(dd_rt_server *s, void (*done)(void *ud), void *ud)
 	s->done = done;
 	s->done_ud = ud;
 	/* Only our own socket file: another runtime may have taken the path. */
-	if (s->listening && stat(s->path, &st) == 0 &&
-	    st.st_dev == s->sock_dev && st.st_ino == s->sock_ino)
-		(void)unlink(s->path);
+	dd_unixsock_unlink(s->path, &s->sock);
 	for (c = s->conns; c != NULL; c = next) {
 		next = c->next;
 		dd_rt_conn_close(c);

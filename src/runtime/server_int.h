@@ -13,6 +13,7 @@
 #include <uv.h>
 
 #include "core/buf.h"
+#include "net/unixsock.h"
 #include "runtime/exec.h"
 #include "runtime/proc.h"
 #include "runtime/proto.h"
@@ -57,8 +58,7 @@ struct dd_rt_server {
 	size_t nconns;
 	size_t execs;
 	uint64_t started_ms;
-	dev_t sock_dev;          /* the file we made, removed at close */
-	ino_t sock_ino;
+	dd_unixsock_id sock;     /* the file we made, removed at close */
 	void (*done)(void *ud);
 	void *done_ud;
 };

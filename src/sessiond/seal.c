@@ -497,3 +497,37 @@ out:
 	json_decref(root);
 	return rc;
 }
+
+dd_err_t dd_seal_replay(const uint8_t sk[DD_SEAL_KEY_LEN],
+			const char *const *lines, size_t n, dd_buf *out,
+			size_t *opened, size_t *skipped)
+{
+	dd_buf rec, data;
+	dd_rec_kind kind;
+	uint64_t ts;
+	dd_err_t rc = DD_OK;
+
+	*opened = *skipped = 0;
+	dd_buf_init(&rec, DD_SEAL_MAX_LINE);
+	dd_buf_init(&data, DD_SEAL_MAX_LINE);
+	for (size_t i = 0; i < n && rc == DD_OK; i++) {
+		dd_buf_reset(&rec);
+		dd_buf_reset(&data);
+		rc = dd_seal_open(sk, lines[i], strlen(lines[i]), &rec);
+		if (rc == DD_OK)
+			rc = dd_rec_parse(rec.data, rec.len, &ts, &kind, &data);
+		if (rc == DD_ERR_NOMEM)
+			break;
+		if (rc) {
+			(*skipped)++;
+			rc = DD_OK;
+			continue;
+		}
+		(*opened)++;
+		if (kind == DD_REC_PTY)
+			rc = dd_buf_append(out, data.data, data.len);
+	}
+	dd_buf_freezero(&rec);
+	dd_buf_freezero(&data);
+	return rc;
+}

@@ -73,6 +73,18 @@ dd_err_t dd_seal_open(const uint8_t sk[DD_SEAL_KEY_LEN], const void *line,
 		      size_t len, dd_buf *out);
 
 /*
+ * What `client replay` shows: the terminal output of a replay's lines
+ * (in order, as shell.replay_session returns them) that open with sk,
+ * appended to out; meta records are skipped, and so are lines that are
+ * not for this device or not sealed lines at all (legacy, damaged),
+ * counted in *skipped. *opened counts the lines that opened. Errors are
+ * only NOMEM and TOO_LARGE (out's cap).
+ */
+dd_err_t dd_seal_replay(const uint8_t sk[DD_SEAL_KEY_LEN],
+			const char *const *lines, size_t n, dd_buf *out,
+			size_t *opened, size_t *skipped);
+
+/*
  * Checks a sealed line's structure without any key (the fuzzed parser):
  * DD_OK with the number of stanzas, or INVALID.
  */

@@ -1,12 +1,9 @@
 #include "sessiond/server.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <sys/un.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "core/alloc.h"
 #include "core/log.h"
@@ -369,28 +366,12 @@ dd_err_t dd_sd_server_new(uv_loop_t *loop, const dd_sd_server_opts *o,
 
 dd_err_t dd_sd_server_listen(dd_sd_server *s, char *why, size_t why_len)
 {
-	struct stat st;
-	mode_t old;
-	int err;
+	dd_err_t rc;
 
-	/* Born 0600: no moment in which another user could connect. */
-	old = umask(0177);
-	err = uv_pipe_bind(&s->listener, s->path);
-	umask(old);
-	if (err == 0 && (chmod(s->path, 0600) != 0 || stat(s->path, &st) != 0))
-		err = -errno;
-	if (err == 0)
-		err = uv_listen((uv_stream_t *)&s->listener, 64,
-				on_connection);
-	if (err) {
-		snprintf(why, why_len, "listening on %s: %s", s->path,
-			 uv_strerror(err));
-		return DD_ERR_IO;
-	}
-	s->sock_dev = st.st_dev;
-	s->sock_ino = st.st_ino;
-	s->listening = 1;
-	return DD_OK;
+	rc = dd_unixsock_listen(&s->listener, s->path, 64, on_connection,
+				&s->sock, why, why_len);
+	s->listening = rc == DD_OK;
+	return rc;
 }
 
 static void on_listener_closed(uv_handle_t *h)
@@ -404,7 +385,6 @@ static void on_listener_closed(uv_handle_t *h)
 void dd_sd_server_close(dd_sd_server *s, void (*done)(void *ud), void *ud)
 {
 	struct dd_sd_conn *c, *next;
-	struct stat st;
 
 	if (s->closing)
 		return;
@@ -412,9 +392,7 @@ void dd_sd_server_close(dd_sd_server *s, void (*done)(void *ud), void *ud)
 	s->done = done;
 	s->done_ud = ud;
 	/* Only our own socket file: another sessiond may have the path. */
-	if (s->listening && stat(s->path, &st) == 0 &&
-	    st.st_dev == s->sock_dev && st.st_ino == s->sock_ino)
-		(void)unlink(s->path);
+	dd_unixsock_unlink(s->path, &s->sock);
 	for (c = s->conns; c != NULL; c = next) {
 		next = c->next;
 		dd_sd_conn_close(c);

@@ -13,6 +13,7 @@
 #include <uv.h>
 
 #include "core/buf.h"
+#include "net/unixsock.h"
 #include "sessiond/proto.h"
 #include "sessiond/server.h"
 #include "sessiond/session.h"
@@ -49,8 +50,7 @@ struct dd_sd_server {
 	size_t nconns;
 	uint64_t started;        /* unix seconds */
 	char boot_id[37];        /* new at every start: the agent re-pushes */
-	dev_t sock_dev;
-	ino_t sock_ino;
+	dd_unixsock_id sock;
 	void (*done)(void *ud);
 	void *done_ud;
 };

@@ -310,6 +310,54 @@ static void test_records(void **state)
 	dd_buf_free(&data);
 }
 
+static void test_replay(void **state)
+{
+	uint8_t sk[32], pk[32], other_sk[32], other_pk[32];
+	dd_buf l[4], rec, out;
+	const char *lines[5];
+	size_t opened, skipped;
+
+	(void)state;
+	key(sk, pk);
+	key(other_sk, other_pk);
+	dd_buf_init(&rec, 4096);
+	for (int i = 0; i < 4; i++)
+		dd_buf_init(&l[i], 1 << 20);
+	/* meta, "hel" for us, "XX" for another device, "lo" for us. */
+	assert_int_equal(dd_rec_encode(1, DD_REC_META, "{}", 2, &rec), DD_OK);
+	assert_int_equal(dd_seal((const uint8_t(*)[32])pk, 1, rec.data,
+				 rec.len, &l[0]), DD_OK);
+	dd_buf_reset(&rec);
+	assert_int_equal(dd_rec_encode(2, DD_REC_PTY, "hel", 3, &rec), DD_OK);
+	assert_int_equal(dd_seal((const uint8_t(*)[32])pk, 1, rec.data,
+				 rec.len, &l[1]), DD_OK);
+	dd_buf_reset(&rec);
+	assert_int_equal(dd_rec_encode(3, DD_REC_PTY, "XX", 2, &rec), DD_OK);
+	assert_int_equal(dd_seal((const uint8_t(*)[32])other_pk, 1, rec.data,
+				 rec.len, &l[2]), DD_OK);
+	dd_buf_reset(&rec);
+	assert_int_equal(dd_rec_encode(4, DD_REC_PTY, "lo", 2, &rec), DD_OK);
+	assert_int_equal(dd_seal((const uint8_t(*)[32])pk, 1, rec.data,
+				 rec.len, &l[3]), DD_OK);
+	for (int i = 0; i < 4; i++)
+		lines[i] = dd_buf_str(&l[i]);
+	lines[4] = "AAECAwQF"; /* a legacy line */
+	dd_buf_init(&out, 4096);
+	assert_int_equal(dd_seal_replay(sk, lines, 5, &out, &opened,
+					&skipped), DD_OK);
+	assert_string_equal(dd_buf_str(&out), "hello");
+	assert_int_equal(opened, 3);
+	assert_int_equal(skipped, 2);
+	dd_buf_reset(&out);
+	assert_int_equal(dd_seal_replay(other_sk, lines, 5, &out, &opened,
+					&skipped), DD_OK);
+	assert_string_equal(dd_buf_str(&out), "XX");
+	for (int i = 0; i < 4; i++)
+		dd_buf_free(&l[i]);
+	dd_buf_free(&rec);
+	dd_buf_free(&out);
+}
+
 static void test_alloc_failures(void **state)
 {
 	vec v;
@@ -355,6 +403,7 @@ int main(void)
 		cmocka_unit_test(test_low_order),
 		cmocka_unit_test(test_not_sealed),
 		cmocka_unit_test(test_records),
+		cmocka_unit_test(test_replay),
 		cmocka_unit_test(test_alloc_failures),
 	};
 
