@@ -144,6 +144,7 @@ typedef struct dd_config {
 	int measurement_enforce; /* DD_MEASUREMENT_ENFORCE */
 	char *public_url;       /* DD_PUBLIC_URL, may be NULL (derived) */
 	char *store_path;       /* DD_STORE_PATH (cp): a file or ":memory:" */
+	uint64_t scrape_interval_secs; /* DD_SCRAPE_INTERVAL (cp) */
 	char *predecessor_url;  /* DD_PREDECESSOR_URL (cp), may be NULL */
 	char *cookie_secret;    /* DD_AUTH_COOKIE_SECRET, secret (cp) */
 	char *cookie_domain;    /* DD_AUTH_COOKIE_DOMAIN, may be NULL */

@@ -246,7 +246,8 @@ dd_err_t dd_cp_collect_new(const dd_config *cfg, uv_loop_t *loop,
 			   dd_cp_collect **out)
 {
 	dd_cp_collect *cc = dd_calloc(1, sizeof *cc);
-	dd_collector_opts o = {.att = att, .ca_file = cfg->ca_file};
+	dd_collector_opts o = {.att = att, .ca_file = cfg->ca_file,
+			       .interval_ms = cfg->scrape_interval_secs * 1000};
 	dd_collector_ops ops = {.targets = targets, .healthy = healthy,
 				.failed = failed, .skipped = skipped,
 				.tick_done = tick_done};

@@ -13,12 +13,13 @@ import urllib.request
 from conftest import BASE_ENV, DD_BIN, ROOT, request
 
 
-def start_fleet(*extra):
+def start_fleet(*extra, env_extra=None):
     """Starts `devopsdefender dev` on free ports with its state in a fresh
     directory; returns (process, banner, state dir). Its logs go to a
     file (p.log): a pipe nobody reads would fill and stall the fleet."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("DD_")}
     env["ASAN_OPTIONS"] = BASE_ENV["ASAN_OPTIONS"]
+    env.update(env_extra or {})
     state = tempfile.mkdtemp(prefix="dd-dev-")
     log = tempfile.NamedTemporaryFile(prefix="dd-dev-", suffix=".log",
                                       delete=False)
@@ -232,7 +233,8 @@ def test_dashboard_in_chromium_goes_live():
     deploy shows up and an agent that stops answering turns stale, then
     healthy again, all without reloading the page."""
     import browser
-    p, banner, _ = start_fleet()
+    # The collector's tick, lowered: a status change shows sooner.
+    p, banner, _ = start_fleet(env_extra={"DD_SCRAPE_INTERVAL": "1"})
     stopped = None
     try:
         cp, agents = banner_urls(banner)

@@ -208,3 +208,18 @@ def test_pages_are_self_contained(fleet):
     detail = get(cp.port, f"/agent/{ids['vm-one']}", s).body.decode()
     assert "<h1>vm-one</h1>" in detail and "Intel Trust Authority" in detail
     assert "Status history" in detail and "registered" in detail
+
+
+def test_scrape_interval_is_a_checked_setting(ita_env):
+    """DD_SCRAPE_INTERVAL (spec 2.4) sets the collector's tick: 1..3600 s."""
+    import subprocess
+    from conftest import BASE_ENV
+    for bad in ("0", "3601", "five"):
+        env = dict(os.environ, **BASE_ENV, **ita_env, DD_SCRAPE_INTERVAL=bad)
+        env.pop("DD_MODE", None)
+        r = subprocess.run([DD_BIN, "cp"], env=env, capture_output=True,
+                           text=True, timeout=30)
+        assert r.returncode == 1 and "DD_SCRAPE_INTERVAL" in r.stderr, (bad, r.stderr)
+    r = subprocess.run([DD_BIN, "cp", "--help"], capture_output=True, text=True,
+                       timeout=30)
+    assert "DD_SCRAPE_INTERVAL" in r.stdout + r.stderr
