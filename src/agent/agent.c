@@ -13,6 +13,7 @@
 #include "agent/ee_watch.h"
 #include "agent/metrics.h"
 #include "agent/pages.h"
+#include "agent/shell_plane.h"
 #include "agent/registrar.h"
 #include "attest/attest_setup.h"
 #include "core/strutil.h"
@@ -56,6 +57,7 @@ struct agent {
 	dd_noise_attest *noise_att; /* the quote binding noise.pub */
 	dd_devices *devices;
 	dd_device_api *device_api;
+	dd_shell_plane *shell;      /* sessiond, recipients, /noise/ws */
 	dd_agent_state st;
 	dd_ticket *ticket;
 	dd_oidc *oidc;
@@ -291,7 +293,7 @@ static dd_err_t add_listener(struct agent *a, const char *label,
 			     uint16_t port)
 {
 	dd_http_server *srv;
-	dd_authz_route routes[16];
+	dd_authz_route routes[24];
 	size_t n = 0;
 	char why[256];
 	dd_err_t rc;
@@ -308,6 +310,7 @@ static dd_err_t add_listener(struct agent *a, const char *label,
 					       handle_workload, a, 0, 0};
 		n += dd_workload_api_routes(a->api, routes + n);
 		n += dd_device_api_routes(a->device_api, routes + n);
+		n += dd_shell_plane_routes(a->shell, routes + n);
 		n += dd_ticket_routes(a->ticket, routes + n);
 	}
 	rc = dd_service_server(a->svc, label, &srv);
@@ -394,6 +397,9 @@ static void close_auth(void *ud)
 	a->att = NULL;
 	dd_workload_api_free(a->api);
 	a->api = NULL;
+	/* Before the EE client: the gateway's calls are cancelled first. */
+	dd_shell_plane_free(a->shell);
+	a->shell = NULL;
 	dd_ee_watch_free(a->watch);
 	a->watch = NULL;
 	if (a->ee != NULL)
@@ -436,14 +442,13 @@ static void workloads_changed(void *ud)
 	}
 }
 
-/* The trust set changed: sealed history must follow (spec 3.6). */
+/* The trust set changed (the shell plane pushes it to sessiond). */
 static void devices_changed(void *ud)
 {
 	struct agent *a = ud;
 	uint8_t keys[1][DD_DEVICE_KEY_LEN];
 	size_t n = 0;
 
-	/* The push to sessiond is wired with sessiond; until then, a count. */
 	(void)dd_devices_recipients(a->devices, keys, 0, &n);
 	dd_log_info("device trust set changed: %zu recipient(s)", n);
 }
@@ -516,10 +521,16 @@ static dd_err_t make_runtime_client(struct agent *a)
 	if (rc == DD_OK)
 		rc = dd_workload_api_new(a->ee, &a->st, workloads_changed, a,
 					 &a->api);
-	if (rc)
+	if (rc) {
 		dd_log_err(rc, "setting up the EasyEnclave client (%s)",
 			   cfg->ee_socket);
-	return rc;
+		return rc;
+	}
+	return dd_shell_plane_new(&(dd_shell_plane_opts){
+		.loop = a->loop, .key = &a->noise, .devices = a->devices,
+		.ee = a->ee, .sessiond_socket = cfg->sessiond.socket,
+		.confidential = cfg->confidential,
+		.handshake_ms = cfg->noise_handshake_ms}, &a->shell);
 }
 
 static void on_round(dd_err_t err, int first, const char *why, void *ud)

@@ -164,6 +164,7 @@ typedef struct dd_config {
 	char *noise_key_path;   /* DD_NOISE_KEY_PATH (agent), may be NULL */
 	char *devices_path;     /* DD_AGENT_DEVICES_PATH (agent), may be NULL */
 	uint64_t max_devices;   /* DD_AGENT_MAX_DEVICES (agent) */
+	uint64_t noise_handshake_ms; /* DD_NOISE_HANDSHAKE_MS (agent) */
 	uint64_t register_backoff_ms; /* DD_REGISTER_BACKOFF_MS (agent) */
 	uint64_t register_check_secs; /* DD_REGISTER_CHECK_SECS (agent) */
 	int poweroff_real;      /* DD_POWEROFF is "real" (ignored under DD_DEV) */
