@@ -119,6 +119,7 @@ static void on_child_exit(uv_process_t *p, int64_t status, int sig)
 	maybe_finish(f);
 }
 
+/* The child of role and index; add_children made every one we ask for. */
 static const struct child *find_child(const struct fleet *f,
 				      const char *role, unsigned index)
 {
@@ -127,7 +128,7 @@ static const struct child *find_child(const struct fleet *f,
 		    f->kids[i].index == index)
 			return &f->kids[i];
 	}
-	return NULL;
+	abort(); /* an invariant, not input */
 }
 
 /* Where to click, how to sign in, how to deploy: all a newcomer needs. */
