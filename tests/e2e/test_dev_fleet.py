@@ -231,7 +231,8 @@ def test_dev_fleet_two_agents_deploy_and_clean_stop():
 def test_dashboard_in_chromium_goes_live():
     """A person's view: sign in with dev sign-in, both agents appear, a
     deploy shows up and an agent that stops answering turns stale, then
-    healthy again, all without reloading the page."""
+    healthy again, all without reloading the page; then one click to the
+    agent's own dashboard and the workload's logs."""
     import browser
     # The collector's tick, lowered: a status change shows sooner.
     p, banner, _ = start_fleet(env_extra={"DD_SCRAPE_INTERVAL": "1"})
@@ -279,6 +280,20 @@ def test_dashboard_in_chromium_goes_live():
             assert "hello-world" in text
             assert b.errors == [] and b.console == [], (b.errors, b.console)
             assert all(u.startswith(cp) for u in b.requests), b.requests
+            # The workload's logs: the fleet's "dashboard" link signs us in
+            # to the agent (a CP ticket) and its page links the logs.
+            b.goto(cp + "/")
+            dash = b.eval(f"{row % 'dev-agent-1'}.querySelector("
+                          "'a[target=_blank]').href")
+            assert dash == agents["dev-agent-1"] + "/"
+            b.goto(dash)
+            assert b.eval("location.href") == dash
+            assert "hello-world" in b.eval("document.body.innerText")
+            b.goto(b.eval("[...document.querySelectorAll('a')].find("
+                          "a => a.innerText === 'logs').href"))
+            b.wait_for("document.body.innerText.includes("
+                       "'hello from devopsdefender')", timeout=20)
+            assert b.errors == [], b.errors
     finally:
         if stopped is not None:
             os.kill(stopped, signal.SIGCONT)
