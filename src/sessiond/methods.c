@@ -189,6 +189,8 @@ static void do_recipients(struct dd_sd_conn *c, const dd_sd_req *r)
 	dd_sd_server *s = c->s;
 	dd_err_t rc;
 
+	/* Output so far was produced for the devices of its moment. */
+	dd_sd_flush_all(s->o.sessions);
 	*s->o.rcpts = r->rcpts;
 	/* The set in memory counts from now even if the file fails. */
 	rc = dd_sd_rcpts_save(s->o.rcpts_path, s->o.rcpts);

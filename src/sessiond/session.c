@@ -15,10 +15,18 @@
 #define MAX_NAME 128
 #define MAX_META 16384
 #define REC_CAP (DD_SEAL_MAX_LINE / 2)
+/*
+ * Output is sealed in batches: at most BATCH_BYTES, at most BATCH_MS
+ * old. One seal (two X25519 operations per recipient) per keystroke echo
+ * would cost more than the echo itself; a batch holds a burst.
+ */
+#define BATCH_BYTES 16384
+#define BATCH_MS 50
 
 struct dd_sd_session {
 	dd_sd_sessions *ss;
 	dd_sd_session *prev, *next;  /* the list, while listed */
+	dd_sd_session *aprev, *anext; /* every session not yet freed */
 	int listed;
 	char id[DD_HIST_ID_LEN + 1];
 	char *name, *recipe_id, *recipe_title, *command, *cwd;
@@ -32,11 +40,15 @@ struct dd_sd_session {
 	dd_sd_watch *typist;
 	uint8_t *ring;
 	size_t ring_start, ring_len;
+	dd_buf pending;              /* output not yet sealed */
 };
 
 struct dd_sd_sessions {
 	dd_sd_opts o;
 	dd_sd_session *list;
+	dd_sd_session *all;
+	uv_timer_t flush;
+	int closed;                  /* the flush timer is closed */
 	size_t listed;
 	size_t alive;                /* listed + closed still stopping */
 };
@@ -87,11 +99,52 @@ static json_t *meta_json(const dd_sd_session *s)
 			 "history", s->history ? "e2e" : "disabled-no-device");
 }
 
+/* The batch of output, sealed now. */
+static void flush(dd_sd_session *s)
+{
+	if (s->pending.len == 0)
+		return;
+	record(s, DD_REC_PTY, s->pending.data, s->pending.len);
+	dd_buf_reset(&s->pending);
+}
+
+void dd_sd_flush_all(dd_sd_sessions *ss)
+{
+	for (dd_sd_session *s = ss->all; s != NULL; s = s->anext)
+		flush(s);
+	if (!ss->closed)
+		uv_timer_stop(&ss->flush);
+}
+
+static void on_flush(uv_timer_t *t)
+{
+	dd_sd_flush_all(t->data);
+}
+
+/* Output for the transcript: batched while the timer can flush it. */
+static void record_output(dd_sd_session *s, const uint8_t *data, size_t len)
+{
+	dd_sd_sessions *ss = s->ss;
+
+	if (ss->o.rcpts->n == 0)
+		return;
+	if (s->pending.len + len > BATCH_BYTES)
+		flush(s);
+	if (ss->closed || len >= BATCH_BYTES ||
+	    dd_buf_append(&s->pending, data, len) != DD_OK) {
+		record(s, DD_REC_PTY, data, len);
+		return;
+	}
+	if (!uv_is_active((uv_handle_t *)&ss->flush))
+		uv_timer_start(&ss->flush, on_flush, BATCH_MS, 0);
+}
+
 static void record_meta(dd_sd_session *s)
 {
 	json_t *m = meta_json(s);
 	dd_buf b;
 
+	flush(s); /* output first: records stay in order */
 	dd_buf_init(&b, MAX_META);
 	if (m != NULL && dd_json_append(&b, m) == DD_OK)
 		record(s, DD_REC_META, b.data, b.len);
@@ -119,8 +172,17 @@ static void unlist(dd_sd_session *s)
 
 static void session_free(dd_sd_session *s)
 {
+	dd_sd_sessions *ss = s->ss;
+
 	unlist(s);
-	s->ss->alive--;
+	if (s->aprev != NULL)
+		s->aprev->anext = s->anext;
+	else if (ss->all == s)
+		ss->all = s->anext;
+	if (s->anext != NULL)
+		s->anext->aprev = s->aprev;
+	ss->alive--;
+	dd_buf_freezero(&s->pending);
 	dd_free(s->name);
 	dd_free(s->recipe_id);
 	dd_free(s->recipe_title);
@@ -185,7 +247,7 @@ static void on_output(void *ud, int stream, const uint8_t *data, size_t len)
 		next = w->next;
 		w->output(w->ud, data, len);
 	}
-	record(s, DD_REC_PTY, data, len);
+	record_output(s, data, len);
 	s->updated_at = (int64_t)time(NULL);
 }
 
@@ -207,6 +269,7 @@ static void on_done(void *ud)
 	dd_sd_session *s = ud;
 
 	s->proc = NULL;
+	flush(s);
 	dd_hist_done(s->ss->o.hist, s->id);
 	end_watchers(s);
 	if (!s->listed)
@@ -223,7 +286,8 @@ static void on_drained(void *ud)
 
 /* ---- creating ------------------------------------------------------------ */
 
-dd_err_t dd_sd_sessions_new(const dd_sd_opts *o, dd_sd_sessions **out)
+dd_err_t dd_sd_sessions_new(uv_loop_t *loop, const dd_sd_opts *o,
+			     dd_sd_sessions **out)
 {
 	dd_sd_sessions *ss = dd_calloc(1, sizeof *ss);
 
@@ -231,8 +295,20 @@ dd_err_t dd_sd_sessions_new(const dd_sd_opts *o, dd_sd_sessions **out)
 	if (ss == NULL)
 		return DD_ERR_NOMEM;
 	ss->o = *o;
+	(void)uv_timer_init(loop, &ss->flush);
+	ss->flush.data = ss;
+	uv_unref((uv_handle_t *)&ss->flush);
 	*out = ss;
 	return DD_OK;
+}
+
+void dd_sd_sessions_close(dd_sd_sessions *ss)
+{
+	if (ss->closed)
+		return;
+	dd_sd_flush_all(ss);
+	ss->closed = 1;
+	uv_close((uv_handle_t *)&ss->flush, NULL);
 }
 
 void dd_sd_sessions_free(dd_sd_sessions *ss)
@@ -339,6 +415,11 @@ dd_err_t dd_sd_create(dd_sd_sessions *ss, const char *recipe,
 	}
 	s->ss = ss;
 	ss->alive++;
+	s->anext = ss->all;
+	if (ss->all != NULL)
+		ss->all->aprev = s;
+	ss->all = s;
+	dd_buf_init(&s->pending, BATCH_BYTES);
 	s->exit_code = -1;
 	s->created_at = s->updated_at = (int64_t)time(NULL);
 	s->history = ss->o.rcpts->n > 0;

@@ -6,8 +6,9 @@
  * terminal, and every descriptor of ours is close-on-exec, so no session
  * holds another's terminal. Its output goes, chunk by chunk and in this
  * order, into a bounded scrollback ring, to every watcher, and into the
- * sealed transcript (a "pty" record; "meta" records at creation and at
- * the end). Input is not recorded.
+ * sealed transcript ("pty" records, batched: sealed every 16 KiB or
+ * 50 ms, and before any "meta" record, which are written at creation and
+ * at the end). Input is not recorded.
  *
  * Sessions stay listed after their program exits (status "exited") until
  * closed; close takes a session off the list at once and stops its whole
@@ -28,6 +29,7 @@
 #include <stdint.h>
 
 #include <jansson.h>
+#include <uv.h>
 
 #include "core/err.h"
 #include "runtime/proc.h"
@@ -63,9 +65,22 @@ typedef struct dd_sd_opts {
 	uint64_t hup_ms, grace_ms;   /* the close ladder */
 } dd_sd_opts;
 
-/* Caller frees with dd_sd_sessions_free() once the procs have stopped. */
-dd_err_t dd_sd_sessions_new(const dd_sd_opts *o, dd_sd_sessions **out);
+/*
+ * Caller closes with dd_sd_sessions_close() and frees with
+ * dd_sd_sessions_free() once the procs have stopped and the loop has
+ * run (or the loop is being torn down with every handle closed).
+ */
+dd_err_t dd_sd_sessions_new(uv_loop_t *loop, const dd_sd_opts *o,
+			     dd_sd_sessions **out);
+/* Seals what is batched and stops batching (shutdown). */
+void dd_sd_sessions_close(dd_sd_sessions *ss);
 void dd_sd_sessions_free(dd_sd_sessions *ss);
+
+/*
+ * Seals every session's batched output now (before the recipient set
+ * changes, so output goes to the devices of its moment).
+ */
+void dd_sd_flush_all(dd_sd_sessions *ss);
 
 /*
  * Starts a session of recipe (NULL: "shell"), cols x rows (0: 80 x 24),

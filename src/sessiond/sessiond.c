@@ -130,7 +130,7 @@ static dd_err_t start(struct sd *d, char *why, size_t why_len)
 	o.scrollback = st->scrollback;
 	o.hup_ms = HUP_MS;
 	o.grace_ms = TERM_MS;
-	rc = dd_sd_sessions_new(&o, &d->sessions);
+	rc = dd_sd_sessions_new(loop, &o, &d->sessions);
 	if (rc)
 		return rc;
 	memset(&so, 0, sizeof so);
@@ -166,6 +166,7 @@ static void on_shutdown(void *ud)
 
 	d->stopping = 1;
 	dd_sd_server_close(d->server, on_part_done, d);
+	dd_sd_sessions_close(d->sessions);
 	dd_rt_procs_shutdown(d->procs, on_procs_done, d);
 }
 
