@@ -23,7 +23,10 @@
  * canonical X25519 u-coordinate (below 2^255 - 19, top bit clear) that
  * is not of small order (dd_noise_pubkey_ok).
  * Labels: 1..128 bytes after trimming, UTF-8, no control characters.
- * Everything runs on one thread (the loop thread).
+ * Everything runs on one thread (the loop thread), writes included: a
+ * change costs two fsyncs (about 10 ms on the test machine's ext4, under
+ * 1 ms on tmpfs), acceptable for something a person does by hand; a
+ * lookup is a binary search (about 0.25 us at 64 devices, debug build).
  */
 #ifndef DD_AGENT_DEVICES_H
 #define DD_AGENT_DEVICES_H

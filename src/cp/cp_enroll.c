@@ -52,7 +52,7 @@ static void card(dd_http_req *req, const dd_caller *who, const char *title,
 }
 
 /* Whether a can take a pairing from this user. */
-static int eligible(const dd_store_agent *a, const dd_caller *who)
+static int eligible(const dd_store_brief *a, const dd_caller *who)
 {
 	if (strcmp(a->agent_id, "control-plane") == 0 ||
 	    a->status != DD_AGENT_HEALTHY || a->read_only ||
@@ -64,14 +64,14 @@ static int eligible(const dd_store_agent *a, const dd_caller *who)
 }
 
 /* Where the browser reaches the agent: its direct URL or its hostname. */
-static dd_err_t agent_base(const dd_store_agent *a, dd_buf *out)
+static dd_err_t agent_base(const dd_store_brief *a, dd_buf *out)
 {
 	if (a->ingress == DD_INGRESS_DIRECT && a->ingress_url[0] != '\0')
 		return dd_buf_append_str(out, a->ingress_url);
 	return dd_buf_appendf(out, "https://%s", a->hostname);
 }
 
-static dd_err_t location(const dd_store_agent *a, const char *pubkey,
+static dd_err_t location(const dd_store_brief *a, const char *pubkey,
 			 const char *label, dd_buf *out)
 {
 	dd_err_t rc = agent_base(a, out);
@@ -87,30 +87,39 @@ static dd_err_t location(const dd_store_agent *a, const char *pubkey,
 	return rc;
 }
 
-/* The named agent, or the first eligible one; NOT_FOUND when none. */
-static dd_err_t pick(dd_store *store, const char *want, const dd_caller *who,
-		     dd_store_agent *out)
-{
-	dd_store_agent *v = NULL;
-	size_t n = 0, i;
-	dd_err_t rc;
+struct pick {
+	const char *want;        /* an agent_id, or NULL: the first eligible */
+	const dd_caller *who;
+	dd_store_brief *out;
+	int found;
+};
 
-	rc = dd_store_list(store, &v, &n, NULL);
-	if (rc)
-		return rc;
-	rc = DD_ERR_NOT_FOUND;
-	for (i = 0; i < n; i++) {
-		if ((want == NULL || strcmp(v[i].agent_id, want) == 0) &&
-		    eligible(&v[i], who)) {
-			/* Moves the record (and its json_t members) out. */
-			*out = v[i];
-			dd_store_agent_init(&v[i]);
-			rc = DD_OK;
-			break;
-		}
-	}
-	dd_store_agents_free(v, n);
-	return rc;
+/* DD_ERR_EXISTS stops the scan at the first match (not an error here). */
+static dd_err_t pick_one(const dd_store_brief *b, void *ud)
+{
+	struct pick *p = ud;
+
+	if ((p->want != NULL && strcmp(b->agent_id, p->want) != 0) ||
+	    !eligible(b, p->who))
+		return DD_OK;
+	*p->out = *b;
+	p->found = 1;
+	return DD_ERR_EXISTS;
+}
+
+/*
+ * The named agent, or the first eligible one; NOT_FOUND when none. A
+ * scan reads only the plain columns: cheap even for a large fleet.
+ */
+static dd_err_t pick(dd_store *store, const char *want, const dd_caller *who,
+		     dd_store_brief *out)
+{
+	struct pick p = {.want = want, .who = who, .out = out};
+	dd_err_t rc = dd_store_scan(store, pick_one, &p, NULL);
+
+	if (p.found)
+		return DD_OK;
+	return rc ? rc : DD_ERR_NOT_FOUND;
 }
 
 static void handle_enroll(dd_http_req *req, const dd_caller *who, void *ud)
@@ -122,7 +131,7 @@ static void handle_enroll(dd_http_req *req, const dd_caller *who, void *ud)
 	char why[160], hex[2 * DD_DEVICE_KEY_LEN + 1];
 	char clean[DD_DEVICE_LABEL_MAX + 1];
 	uint8_t key[DD_DEVICE_KEY_LEN];
-	dd_store_agent a;
+	dd_store_brief a;
 	dd_buf loc;
 	dd_err_t rc;
 
@@ -141,7 +150,6 @@ static void handle_enroll(dd_http_req *req, const dd_caller *who, void *ud)
 		return;
 	}
 	dd_hex_encode(key, sizeof key, hex);
-	dd_store_agent_init(&a);
 	rc = store ? pick(store, want, who, &a) : DD_ERR_CLOSED;
 	if (rc == DD_ERR_NOT_FOUND) {
 		card(req, who, "No read-write agent available",
@@ -164,7 +172,6 @@ static void handle_enroll(dd_http_req *req, const dd_caller *who, void *ud)
 	else
 		dd_http_respond(req, 307, "text/plain", "to the agent\n", 13);
 	dd_buf_free(&loc);
-	dd_store_agent_clear(&a);
 }
 
 size_t dd_cp_enroll_routes(dd_store *store, dd_authz_route *routes)
