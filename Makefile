@@ -58,6 +58,8 @@ bench: deps build
 	bench/agent_bench $(BUILD)
 	$(BUILD)/bench/attest_bench
 	$(BUILD)/bench/noise_bench
+	$(BUILD)/bench/gw_bench
+	bench/shell_bench $(BUILD)
 
 $(FUZZ_BUILD)/build.ninja:
 	CC=clang meson setup $(FUZZ_BUILD) -Dbuildtype=debug -Dfuzzing=true \

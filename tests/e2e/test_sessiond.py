@@ -7,6 +7,7 @@ and malformed requests."""
 import base64
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -21,6 +22,7 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import (
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+import unix_ndjson
 from conftest import DD_BIN
 
 
@@ -58,61 +60,19 @@ def open_line(sk, line):
 
 # --- a small client ----------------------------------------------------------
 
-class Conn:
+class Conn(unix_ndjson.Conn):
+    """The shared client, with read_until asserting what it waited for."""
+
     def __init__(self, path, timeout=10.0):
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.settimeout(timeout)
-        self.sock.connect(path)
-        self.buf = b""
-
-    def line(self):
-        while b"\n" not in self.buf:
-            d = self.sock.recv(65536)
-            if not d:
-                raise EOFError(f"closed; pending {self.buf[:200]!r}")
-            self.buf += d
-        line, self.buf = self.buf.split(b"\n", 1)
-        return line
-
-    def call(self, obj):
-        self.sock.sendall(json.dumps(obj).encode() + b"\n")
-        return json.loads(self.line())
-
-    def send(self, data):
-        self.sock.sendall(data)
+        super().__init__(path, timeout=timeout)
 
     def read_until(self, needle, timeout=10.0):
-        deadline = time.monotonic() + timeout
-        while needle not in self.buf:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                break
-            self.sock.settimeout(left)
-            try:
-                d = self.sock.recv(65536)
-            except socket.timeout:
-                break
-            if not d:
-                break
-            self.buf += d
-        assert needle in self.buf, f"{needle!r} not in {self.buf[-500:]!r}"
-        return self.buf
+        buf = super().read_until(needle, timeout)
+        assert needle in buf, f"{needle!r} not in {buf[-500:]!r}"
+        return buf
 
     def eof(self, timeout=10.0):
-        self.sock.settimeout(timeout)
-        try:
-            while True:
-                d = self.sock.recv(65536)
-                if not d:
-                    return True
-                self.buf += d
-        except (ConnectionResetError, BrokenPipeError):
-            return True
-        except socket.timeout:
-            return False
-
-    def close(self):
-        self.sock.close()
+        return self.closed(timeout)
 
 
 class Sessiond:
@@ -144,12 +104,11 @@ class Sessiond:
 
     def shell_pid(self, c):
         c.send(b"echo PI''D=$$.\n")
-        c.read_until(b"PID=", 10)
-        i = c.buf.index(b"PID=")
-        c.read_until(b".", 10)
-        while b"." not in c.buf[i:]:
-            c.read_until(c.buf + b"?", 0.1)
-        return int(c.buf[i + 4:c.buf.index(b".", i)])
+        deadline = time.monotonic() + 10
+        while re.search(rb"PID=(\d+)\.", c.buf) is None:
+            assert time.monotonic() < deadline, c.buf
+            unix_ndjson.Conn.read_until(c, b"\x00", 0.1)
+        return int(re.search(rb"PID=(\d+)\.", c.buf).group(1))
 
 
 @pytest.fixture
