@@ -340,7 +340,8 @@ static void test_dies_with_parent(void **state)
 		if (dd_cloudflared_new(&loop, &o, &c) != DD_OK)
 			_exit(3);
 		dd_cloudflared_start(c);
-		(void)write(fds[1], "x", 1);
+		if (write(fds[1], "x", 1) != 1)
+			_exit(5);
 		uv_run(&loop, UV_RUN_DEFAULT);
 		_exit(4);
 	}
