@@ -106,7 +106,8 @@ static void on_written(const dd_store_result *res, void *ud)
 		dd_log_warn("control-plane entry: %s", res->why);
 	else
 		s->written++;
-	if (s->seed_done != NULL) {
+	/* After close the CP is stopping: nothing more to start. */
+	if (s->seed_done != NULL && !s->closed) {
 		void (*done)(void *) = s->seed_done;
 
 		s->seed_done = NULL;
@@ -159,6 +160,8 @@ void dd_cp_self_refresh(dd_cp_self *s)
 
 void dd_cp_self_seed(dd_cp_self *s, void (*done)(void *ud), void *ud)
 {
+	if (s->closed)
+		return;
 	s->seed_done = done;
 	s->seed_ud = ud;
 	dd_cp_self_refresh(s);

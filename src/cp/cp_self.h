@@ -48,6 +48,7 @@ void dd_cp_self_refresh(dd_cp_self *s);
  * The first write (boot, after hydrate): replaces any entry under our
  * key, then done(ud) runs once it is committed (or at once when nothing
  * could be written), so the CP never serves without its own entry.
+ * After dd_cp_self_close done never runs.
  */
 void dd_cp_self_seed(dd_cp_self *s, void (*done)(void *ud), void *ud);
 
