@@ -9,6 +9,7 @@
 #include "agent/agent.h"
 #include "attest/quote_cli.h"
 #include "client/client.h"
+#include "cloudflare/cloudflared.h"
 #include "core/buf.h"
 #include "core/config.h"
 #include "core/json.h"
@@ -101,6 +102,9 @@ int main(int argc, char **argv)
 	int argi = 1;
 	dd_mode mode;
 
+	/* cloudflared's launcher (cloudflare/cloudflared.h): nothing else. */
+	if (argc > 1 && strcmp(argv[1], DD_CLOUDFLARED_EXEC_ARG) == 0)
+		return dd_cloudflared_exec_main(argc, argv);
 	dd_json_setup();
 	if (mode_text == NULL || mode_text[0] == '\0') {
 		if (argc > 1 && argv[1][0] != '-') {

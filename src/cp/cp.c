@@ -20,6 +20,7 @@
 #include "cp/cp_pages.h"
 #include "cp/cp_register.h"
 #include "cp/cp_self.h"
+#include "cp/cp_stonith.h"
 #include "cp/store.h"
 #include "net/http.h"
 #include "net/httpc.h"
@@ -41,6 +42,7 @@ struct dd_cp {
 	dd_attestor *att;       /* NULL in tests that mount only /health */
 	dd_cp_attest *attest;
 	dd_store *store;        /* NULL likewise */
+	dd_cp_stonith *stonith; /* NULL without Cloudflare */
 };
 
 /*
@@ -100,6 +102,13 @@ static json_t *health_json(const dd_cp *cp, uint64_t uptime, int verbose)
 			 "uptime_secs", (json_int_t)uptime,
 			 "ita_mode", cfg->ita_mode == DD_ITA_LOCAL ? "local"
 								    : "intel");
+	/* serving, draining or evicted (STONITH; always serving without it) */
+	if (body != NULL &&
+	    json_object_set_new(body, "stonith",
+				json_string(dd_cp_stonith_state(cp->stonith)))) {
+		json_decref(body);
+		return NULL;
+	}
 	if (body != NULL && cp->store != NULL && add_counts(cp, body) != DD_OK) {
 		json_decref(body);
 		return NULL;
@@ -282,6 +291,7 @@ struct boot {
 	dd_cp_hydrate *hydrate;  /* the predecessor's export, at boot */
 	dd_cp_pages *pages;      /* the dashboard */
 	int clients_closed;
+	dd_cp_stonith *stonith;  /* our tunnel, cloudflared; NULL without CF */
 	dd_err_t err;       /* why the boot failed, DD_OK otherwise */
 };
 
@@ -309,6 +319,9 @@ static void listen_and_serve(struct boot *b)
 		    (unsigned)dd_http_server_port(b->srv), cfg->env);
 	dd_cp_collect_start(b->collect);
 	dd_service_ready(b->svc);
+	/* Spec 2.1: tunnel (the DNS cut-over) only once we can serve it. */
+	if (b->stonith != NULL)
+		dd_cp_stonith_start(b->stonith, dd_http_server_port(b->srv));
 }
 
 /*
@@ -389,6 +402,7 @@ static void on_shutdown(void *ud)
 {
 	struct boot *b = ud;
 
+	dd_cp_stonith_shutdown(b->stonith);
 	/* The collector verifies with the attestor: it goes first. */
 	dd_cp_collect_free(b->collect);
 	b->collect = NULL;
@@ -428,6 +442,32 @@ static void on_drained(void *ud)
 		dd_ndjson_close(b->ee, NULL, NULL);
 	if (b->http != NULL)
 		dd_httpc_close(b->http, NULL, NULL);
+	/* An evicted CP powers off here, drained (spec 2.6's port note). */
+	dd_cp_stonith_drained(b->stonith);
+}
+
+static void stonith_drain(void *ud)
+{
+	struct boot *b = ud;
+
+	dd_service_stop(b->svc);
+}
+
+/* Only with Cloudflare configured; without it the CP is as before. */
+static dd_err_t make_stonith(struct boot *b, char *why, size_t why_len)
+{
+	char self[4096];
+	size_t n = sizeof self;
+	dd_cp_stonith_opts o = {.cfg = b->cfg, .http = b->http,
+				.drain = stonith_drain, .ud = b};
+
+	if (!dd_cp_stonith_configured(b->cfg))
+		return DD_OK;
+	/* Our own binary is cloudflared's trampoline (PDEATHSIG). */
+	if (uv_exepath(self, &n) == 0)
+		o.self_exe = self;
+	return dd_cp_stonith_new(dd_service_loop(b->svc), &o, &b->stonith, why,
+				 why_len);
 }
 
 static dd_err_t make_clients(struct boot *b)
@@ -517,6 +557,11 @@ static dd_err_t boot(struct boot *b)
 		dd_log_err(rc, "creating the outbound clients");
 		return rc;
 	}
+	rc = make_stonith(b, why, sizeof why);
+	if (rc) {
+		dd_log_err(rc, "setting up Cloudflare: %s", why);
+		return rc;
+	}
 	rc = dd_attestor_from_config(b->cfg, loop, b->http, b->ee, &b->att, why,
 				     sizeof why);
 	if (rc) {
@@ -551,6 +596,7 @@ static dd_err_t boot(struct boot *b)
 	if (rc == DD_OK) {
 		dd_cp_set_attestor(b->cp, b->att);
 		dd_cp_set_store(b->cp, b->store);
+		b->cp->stonith = b->stonith;
 		rc = dd_service_server(b->svc, "main", &b->srv);
 	}
 	if (rc == DD_OK)
@@ -594,6 +640,8 @@ dd_err_t dd_cp_run(const dd_config *cfg)
 		dd_cp_auth_close(b.auth);
 	}
 	on_drained(&b);
+	/* Its handles close through the loop below, not dd_service_free's. */
+	dd_cp_stonith_free(b.stonith);
 	uv_run(dd_service_loop(b.svc), UV_RUN_DEFAULT);
 	/* The store has answered its last write: nothing points here now. */
 	dd_service_free(b.svc);

@@ -146,7 +146,8 @@ def test_slow_answer_times_out(cf):
     out = run(cf, "tunnels", DD_CF_TIMEOUT_MS=400, DD_CF_ATTEMPTS=2)
     assert out["code"] == "timeout"
     assert "timed out after 2 attempt(s)" in out["error"]
-    assert time.monotonic() - start < 2.5
+    # Two answered attempts would take 5 s; slack for a loaded machine.
+    assert time.monotonic() - start < 4.5
 
 
 def test_wrong_token_and_account(cf):
