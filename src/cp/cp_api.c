@@ -126,28 +126,34 @@ static dd_err_t put_own(dd_cp_api *api, struct listing *l)
 	return rc;
 }
 
-/* Everything in full: admins and the fleet principal. */
-static dd_err_t render_full(dd_cp_api *api, dd_buf *out)
+struct full_listing {
+	dd_buf *out;
+	size_t count;
+};
+
+static dd_err_t on_full(const dd_store_agent *a, void *ud)
 {
-	dd_store_agent *v = NULL;
-	size_t n = 0, count = 0, skipped = 0;
-	json_t *o;
+	struct full_listing *l = ud;
+	json_t *o = NULL;
 	dd_err_t rc;
 
-	rc = dd_store_list(api->store, &v, &n, &skipped);
-	if (rc)
-		return rc;
-	if (skipped > 0)
+	rc = dd_fleet_agent_json(a, DD_FLEET_FULL, DD_FLEET_TIME_OFFSET, &o);
+	return rc ? rc : put(l->out, o, &l->count);
+}
+
+/* Everything in full (admins, the fleet principal), one record at a time. */
+static dd_err_t render_full(dd_cp_api *api, dd_buf *out)
+{
+	struct full_listing l = {out, 0};
+	size_t skipped = 0;
+	dd_err_t rc;
+
+	rc = dd_buf_append_byte(out, '[');
+	if (rc == DD_OK)
+		rc = dd_store_each(api->store, on_full, &l, &skipped);
+	if (rc == DD_OK && skipped > 0)
 		dd_log_warn("api/agents: %zu unreadable store rows left out",
 			    skipped);
-	rc = dd_buf_append_byte(out, '[');
-	for (size_t i = 0; rc == DD_OK && i < n; i++) {
-		rc = dd_fleet_agent_json(&v[i], DD_FLEET_FULL,
-					 DD_FLEET_TIME_OFFSET, &o);
-		if (rc == DD_OK)
-			rc = put(out, o, &count);
-	}
-	dd_store_agents_free(v, n);
 	return rc;
 }
 

@@ -427,9 +427,37 @@ static void op_poweroff(void *ud, const char *why)
 	dd_poweroff_now(&cs->poweroff, reason);
 }
 
+static void on_claimed(dd_err_t err, const char *msg, const json_t *result,
+		       void *ud)
+{
+	dd_cp_stonith *cs = ud;
+
+	(void)result;
+	cs->pending--;
+	if (!cs->closing && err != DD_OK)
+		dd_log_warn("stonith: pointing %s at our tunnel failed: %s",
+			    cs->cfg->hostname, msg);
+	maybe_free(cs);
+}
+
+/* The last word on DD_HOSTNAME is the survivor's. */
+static void op_eviction_done(void *ud, unsigned deleted)
+{
+	dd_cp_stonith *cs = ud;
+
+	(void)deleted;
+	cs->pending++;
+	if (dd_cf_op_upsert_cname(cs->cf, cs->cfg->hostname, cs->own_id,
+				  on_claimed, cs) != DD_OK) {
+		cs->pending--;
+		dd_log_warn("stonith: cannot re-point %s at our tunnel",
+			    cs->cfg->hostname);
+	}
+}
+
 static const dd_stonith_ops stonith_ops = {
 	.list = op_list, .get = op_get, .del = op_del, .drain = op_drain,
-	.poweroff = op_poweroff,
+	.poweroff = op_poweroff, .eviction_done = op_eviction_done,
 };
 
 /* --- boot: our tunnel, cloudflared, STONITH ------------------------------ */

@@ -38,6 +38,7 @@ struct dd_stonith {
 	dd_cf_tunnel *victims;
 	size_t n_victims, next_victim;
 	bool pass_clean;         /* every delete of this pass was confirmed */
+	bool saw_newer;          /* the last list showed a newer CP tunnel */
 	unsigned evicted;
 	/* watchdog */
 	unsigned gone;           /* consecutive gone readings */
@@ -248,6 +249,8 @@ static void delete_next(dd_stonith *st)
 		    st->evicted);
 	st->retries = 0;
 	st->phase = EV_DONE;
+	if (st->ops.eviction_done != NULL && !st->saw_newer)
+		st->ops.eviction_done(st->ud, st->evicted);
 }
 
 /* Picks the tunnels older than ours; false when ours is not listed. */
@@ -265,6 +268,7 @@ static dd_err_t pick_victims(dd_stonith *st, const dd_cf_tunnel *t, size_t n,
 	if (own == NULL)
 		return DD_OK;
 	*found_own = true;
+	st->saw_newer = false;
 	st->victims = n > 1 ? dd_calloc(n, sizeof *st->victims) : NULL;
 	if (n > 1 && st->victims == NULL)
 		return DD_ERR_NOMEM;
@@ -273,11 +277,13 @@ static dd_err_t pick_victims(dd_stonith *st, const dd_cf_tunnel *t, size_t n,
 		    strncmp(t[i].name, st->prefix, strlen(st->prefix)) != 0)
 			continue;
 		/* A newer CP will evict us; never touch it. */
-		if (dd_stonith_older(&t[i], own))
+		if (dd_stonith_older(&t[i], own)) {
 			st->victims[k++] = t[i];
-		else
+		} else {
+			st->saw_newer = true;
 			dd_log_info("stonith: CP tunnel %s is newer than ours; "
 				    "it wins", t[i].name);
+		}
 	}
 	st->n_victims = k;
 	return DD_OK;

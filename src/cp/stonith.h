@@ -115,6 +115,13 @@ typedef struct dd_stonith_ops {
 	/* Turn the VM off. In production it does not return. */
 	void (*poweroff)(void *ud, const char *why);
 	void (*state_changed)(void *ud, dd_stonith_state s);
+	/*
+	 * Optional: the eviction pass finished and listed no newer CP: we
+	 * are the survivor. The CP points its hostname at its own tunnel
+	 * again then: an older CP booting at the same moment may have
+	 * written the CNAME last.
+	 */
+	void (*eviction_done)(void *ud, unsigned deleted);
 } dd_stonith_ops;
 
 /* Zero selects the default. Strings are copied. */

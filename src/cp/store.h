@@ -385,6 +385,19 @@ typedef dd_err_t (*dd_store_scan_cb)(const dd_store_brief *b, void *ud);
 dd_err_t dd_store_scan(dd_store *s, dd_store_scan_cb cb, void *ud,
 		       size_t *skipped);
 
+/* Called per record (borrowed for the call); an error stops the walk. */
+typedef dd_err_t (*dd_store_each_cb)(const dd_store_agent *a, void *ud);
+
+/*
+ * Every record, as dd_store_list reads and checks them, ordered by
+ * agent_id from one snapshot, handed to cb one at a time: memory for one
+ * record instead of all. Unreadable rows are counted in *skipped (may be
+ * NULL). cb must not read the store (the walk holds the read
+ * transaction). A cb error stops the walk and is its result.
+ */
+dd_err_t dd_store_each(dd_store *s, dd_store_each_cb cb, void *ud,
+		       size_t *skipped);
+
 typedef struct dd_store_counts {
 	size_t agents;                       /* every entry */
 	size_t by_status[DD_AGENT__COUNT];
@@ -413,7 +426,8 @@ dd_err_t dd_store_history(dd_store *s, const char *agent_id,
 /*
  * /api/v1/admin/export: {"agents": [record...]} for every readable
  * record, ordered by agent_id, appended to out (TOO_LARGE at its cap;
- * out is then left as it was). *skipped as for dd_store_list.
+ * out is then left as it was), streamed with dd_store_each. *skipped as
+ * for dd_store_list.
  */
 dd_err_t dd_store_export(dd_store *s, dd_buf *out, size_t *skipped);
 

@@ -560,30 +560,94 @@ dd_err_t dd_store_history(dd_store *s, const char *agent_id,
 	return DD_OK;
 }
 
-dd_err_t dd_store_export(dd_store *s, dd_buf *out, size_t *skipped)
+dd_err_t dd_store_each(dd_store *s, dd_store_each_cb cb, void *ud,
+		       size_t *skipped)
 {
-	dd_store_agent *v = NULL;
-	json_t *arr = NULL, *doc = NULL, *rec;
-	size_t n = 0;
+	size_t n = 0, bad = 0;
+	dd_store_agent a;
+	sqlite3_stmt *st;
 	dd_err_t rc;
+	int src;
 
-	rc = dd_store_list(s, &v, &n, skipped);
+	if (skipped != NULL)
+		*skipped = 0;
+	rc = read_begin(s);
 	if (rc)
 		return rc;
-	arr = json_array();
-	rc = arr != NULL ? DD_OK : DD_ERR_NOMEM;
-	for (size_t i = 0; rc == DD_OK && i < n; i++) {
-		rc = dd_store_agent_to_json(&v[i], &rec);
-		if (rc == DD_OK && json_array_append_new(arr, rec) != 0)
-			rc = DD_ERR_NOMEM;
+	st = s->r[R_LIST];
+	while (rc == DD_OK) {
+		src = sqlite3_step(st);
+		if (src != SQLITE_ROW) {
+			rc = dd_store_sqlite_err(src);
+			break;
+		}
+		/* Rows past the cap can only come from outside the store. */
+		if (n >= s->max_agents) {
+			bad++;
+			continue;
+		}
+		rc = row_to_agent(s, st, &a);
+		if (rc == DD_ERR_INVALID) {
+			bad++;
+			rc = DD_OK;
+		} else if (rc == DD_OK) {
+			rc = cb(&a, ud);
+			n++;
+		}
+		dd_store_agent_clear(&a);
 	}
-	if (rc)
-		goto out;
-	doc = json_pack("{s:O}", "agents", arr);
-	rc = doc != NULL ? dd_store_json_dump(doc, out) : DD_ERR_NOMEM;
-out:
-	json_decref(doc);
-	json_decref(arr);
-	dd_store_agents_free(v, n);
+	reset(st);
+	read_end(s);
+	if (skipped != NULL)
+		*skipped = bad;
+	return rc;
+}
+
+struct exporting {
+	dd_buf *out;
+	size_t n;
+};
+
+/* One record's JSON, after a comma from the second on. */
+static dd_err_t export_one(const dd_store_agent *a, void *ud)
+{
+	struct exporting *x = ud;
+	json_t *rec = NULL;
+	dd_err_t rc;
+
+	rc = dd_store_agent_to_json(a, &rec);
+	if (rc == DD_OK && x->n > 0)
+		rc = dd_buf_append_byte(x->out, ',');
+	if (rc == DD_OK)
+		rc = dd_store_json_dump(rec, x->out);
+	json_decref(rec);
+	if (rc == DD_OK)
+		x->n++;
+	return rc;
+}
+
+/*
+ * Streamed record by record from one snapshot: memory is the output and
+ * one record, not every record at once (10,000 of them would be a few
+ * hundred megabytes of structs and JSON on the live CP).
+ */
+dd_err_t dd_store_export(dd_store *s, dd_buf *out, size_t *skipped)
+{
+	struct exporting x = {out, 0};
+	size_t start = out->len;
+	dd_err_t rc;
+
+	rc = dd_buf_append(out, "{\"agents\":[", 11);
+	if (rc == DD_OK)
+		rc = dd_store_each(s, export_one, &x, skipped);
+	if (rc == DD_OK)
+		rc = dd_buf_append(out, "]}", 2);
+	if (rc) {
+		out->len = start;
+		if (out->data != NULL)
+			out->data[start] = '\0';
+		if (skipped != NULL)
+			*skipped = 0;
+	}
 	return rc;
 }

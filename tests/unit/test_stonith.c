@@ -42,7 +42,7 @@ struct cp {
 	dd_stonith *st;
 	int tunnel;           /* index of its own tunnel in w->t */
 	bool auto_drain;      /* the drain completes (from the loop) */
-	unsigned drains, poweroffs;
+	unsigned drains, poweroffs, claims;
 	char why[64];
 	bool drain_pending;
 };
@@ -156,9 +156,15 @@ static void op_poweroff(void *ud, const char *why)
 	snprintf(cp->why, sizeof cp->why, "%s", why);
 }
 
+static void op_eviction_done(void *ud, unsigned deleted)
+{
+	(void)deleted;
+	((struct cp *)ud)->claims++;
+}
+
 static const dd_stonith_ops ops = {
 	.list = op_list, .get = op_get, .del = op_del, .drain = op_drain,
-	.poweroff = op_poweroff,
+	.poweroff = op_poweroff, .eviction_done = op_eviction_done,
 };
 
 static int find(struct world *w, const char *id)
@@ -499,6 +505,9 @@ static void duel(int64_t created_a, const char *name_a, int64_t created_b,
 	assert_true(w.t[loser->tunnel].deleted);
 	assert_int_equal(dd_stonith_evicted_count(winner->st), 1);
 	assert_int_equal(dd_stonith_evicted_count(loser->st), 0);
+	/* Only the survivor re-points the hostname at itself. */
+	assert_int_equal(winner->claims, 1);
+	assert_int_equal(loser->claims, 0);
 	world_free(&w);
 }
 

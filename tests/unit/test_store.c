@@ -1190,6 +1190,19 @@ static dd_err_t on_brief(const dd_store_brief *b, void *ud)
 	return DD_OK;
 }
 
+static dd_err_t on_each(const dd_store_agent *a, void *ud)
+{
+	struct seen *w = ud;
+
+	w->n++;
+	if (w->stop_at > 0 && w->n == (size_t)w->stop_at)
+		return DD_ERR_CANCELLED;
+	/* Whole records: the JSON members are there. */
+	assert_non_null(a->ita.claims);
+	assert_non_null(a->health);
+	return DD_OK;
+}
+
 static void test_scan_and_cp_entry(void **state)
 {
 	fx *f = *state;
@@ -1252,6 +1265,16 @@ static void test_scan_and_cp_entry(void **state)
 			 DD_ERR_CANCELLED);
 	assert_int_equal(w.n, 1);
 	/* The store still reads after a stopped scan. */
+	assert_int_equal(list_count(s), 2);
+	/* dd_store_each: whole records one at a time, stoppable. */
+	memset(&w, 0, sizeof w);
+	assert_int_equal(dd_store_each(s, on_each, &w, &skipped), DD_OK);
+	assert_int_equal(w.n, 2);
+	assert_int_equal(skipped, 0);
+	memset(&w, 0, sizeof w);
+	w.stop_at = 2;
+	assert_int_equal(dd_store_each(s, on_each, &w, NULL), DD_ERR_CANCELLED);
+	assert_int_equal(w.n, 2);
 	assert_int_equal(list_count(s), 2);
 
 	/* Failures in a batch: one write; agents gone since are skipped. */
