@@ -248,35 +248,64 @@ static void handle_pair(dd_http_req *req, const dd_caller *who, void *ud)
 	json_decref(body);
 }
 
+/*
+ * Revokes the device named in the path: DD_OK with *rec, or the request
+ * has been answered (a page for the form, JSON otherwise).
+ */
+static dd_err_t revoke_named(dd_device_api *api, dd_http_req *req,
+			     const dd_caller *who, int form, dd_device *rec)
+{
+	uint8_t key[DD_DEVICE_KEY_LEN];
+	char why[160] = "";
+	dd_err_t rc;
+
+	rc = dd_device_key_parse(dd_http_req_param(req, "pubkey"), key, why,
+				 sizeof why);
+	if (rc == DD_OK)
+		rc = dd_devices_revoke(api->devices, key, api->now_ms(), rec);
+	if (rc == DD_ERR_INVALID && form)
+		notice(api, req, who, 400, "Not revoked", why);
+	else if (rc == DD_ERR_INVALID)
+		dd_http_respond_error(req, 400, "bad_request", "%s", why);
+	else if (rc == DD_ERR_NOT_FOUND && form)
+		notice(api, req, who, 404, "Not revoked",
+		       "No paired, unrevoked device has that key.");
+	else if (rc == DD_ERR_NOT_FOUND)
+		dd_http_respond_error(req, 404, "not_found",
+				      "no paired, unrevoked device with that key");
+	else if (rc)
+		dd_http_respond_err(req, rc, "saving the device registry");
+	if (rc && rc != DD_ERR_INVALID && rc != DD_ERR_NOT_FOUND)
+		dd_log_err(rc, "revoking a device");
+	if (rc == DD_OK)
+		dd_log_info("device revoked: %s by %s (%llu)", rec->pubkey,
+			    who->session.login,
+			    (unsigned long long)who->session.user_id);
+	return rc;
+}
+
+/* POST /api/v1/devices/{pubkey}/revoke: the list page's button. */
+static void handle_revoke_form(dd_http_req *req, const dd_caller *who,
+			       void *ud)
+{
+	dd_device rec;
+
+	if (revoke_named(ud, req, who, 1, &rec) != DD_OK)
+		return;
+	if (dd_http_set_header(req, "Location", "/api/v1/devices") != DD_OK)
+		dd_http_respond_err(req, DD_ERR_INTERNAL, NULL);
+	else
+		dd_http_respond(req, 303, "text/plain", "revoked\n", 8);
+}
+
 /* DELETE /api/v1/devices/{pubkey} (spec 3.3, 4.8). */
 static void handle_revoke(dd_http_req *req, const dd_caller *who, void *ud)
 {
-	dd_device_api *api = ud;
-	uint8_t key[DD_DEVICE_KEY_LEN];
-	char why[160];
 	dd_device rec;
 	json_t *body;
-	dd_err_t rc;
 
-	if (dd_device_key_parse(dd_http_req_param(req, "pubkey"), key, why,
-				sizeof why) != DD_OK) {
-		dd_http_respond_error(req, 400, "bad_request", "%s", why);
+	if (revoke_named(ud, req, who, 0, &rec) != DD_OK)
 		return;
-	}
-	rc = dd_devices_revoke(api->devices, key, api->now_ms(), &rec);
-	if (rc == DD_ERR_NOT_FOUND) {
-		dd_http_respond_error(req, 404, "not_found",
-				      "no paired, unrevoked device with that key");
-		return;
-	}
-	if (rc) {
-		dd_log_err(rc, "revoking a device");
-		dd_http_respond_err(req, rc, "saving the device registry");
-		return;
-	}
-	dd_log_info("device revoked: %s by %s (%llu)", rec.pubkey,
-		    who->session.login,
-		    (unsigned long long)who->session.user_id);
 	body = json_pack("{s:s, s:I}", "revoked", rec.pubkey, "at_ms",
 			 (json_int_t)rec.revoked_at_ms);
 	if (body == NULL)
@@ -326,5 +355,7 @@ size_t dd_device_api_routes(dd_device_api *api, dd_authz_route *r)
 				DD_DEVICE_MAX_BODY, 0};
 	r[3] = (dd_authz_route){DD_M_DELETE, "/api/v1/devices/{pubkey}",
 				handle_revoke, api, 0, 0};
+	r[4] = (dd_authz_route){DD_M_POST, "/api/v1/devices/{pubkey}/revoke",
+				handle_revoke_form, api, 1024, 0};
 	return DD_DEVICE_ROUTES;
 }

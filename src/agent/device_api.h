@@ -10,6 +10,9 @@
  *                                        or a page for a browser
  *   DELETE /api/v1/devices/{pubkey}      revoke -> 200 {revoked, at_ms};
  *                                        404 unknown or already revoked
+ *   POST   /api/v1/devices/{pubkey}/revoke  the same from the list page's
+ *                                        form (browsers cannot DELETE)
+ *                                        -> 303 to the list
  *
  * The authorization table admits only fleet admins and the agent's
  * owner (not any signed-in user, spec 3.8) and the dispatcher demands
@@ -28,7 +31,7 @@
 #include "auth/session.h"
 #include "core/err.h"
 
-#define DD_DEVICE_ROUTES 4
+#define DD_DEVICE_ROUTES 5
 #define DD_DEVICE_MAX_BODY 4096
 
 typedef struct dd_device_api_opts {

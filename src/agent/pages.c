@@ -313,7 +313,7 @@ dd_err_t dd_page_devices(dd_buf *out, const json_t *devices,
 		return rc;
 	}
 	PUT("<table><tr><th>label</th><th>key</th><th>paired</th><th>by</th>"
-	    "<th>state</th></tr>");
+	    "<th>state</th><th></th></tr>");
 	json_array_foreach(devices, i, d) {
 		int revoked = json_is_integer(json_object_get(d, "revoked_at_ms"));
 
@@ -332,6 +332,14 @@ dd_err_t dd_page_devices(dd_buf *out, const json_t *devices,
 			ms_text(json_object_get(d, "revoked_at_ms"), when,
 				sizeof when);
 			ESC(when);
+			PUT("</td><td>");
+		} else {
+			/* A form: no script, and the CSRF token travels with it. */
+			PUT("</td><td><form method=post action=\"/api/v1/devices/");
+			ESC(str(d, "pubkey", ""));
+			PUT("/revoke\"><input type=hidden name=csrf value=\"");
+			ESC(who->csrf);
+			PUT("\"><button>Revoke</button></form>");
 		}
 		PUT("</td></tr>");
 	}

@@ -46,7 +46,10 @@ dd_err_t dd_page_enroll(dd_buf *out, const char *pubkey_hex,
 dd_err_t dd_page_notice(dd_buf *out, const char *title, const char *detail,
 			const dd_page_who *who);
 
-/* The paired devices: devices is the GET /api/v1/devices array. */
+/*
+ * The paired devices (devices is the GET /api/v1/devices array), each
+ * unrevoked one with a Revoke button (a CSRF form).
+ */
 dd_err_t dd_page_devices(dd_buf *out, const json_t *devices,
 			 const dd_page_who *who);
 

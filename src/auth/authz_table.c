@@ -104,6 +104,8 @@ static const dd_authz_entry table[] = {
 	{"agent", POST, "/api/v1/devices", ADMIN | TUSER, 0, "pair a device"},
 	{"agent", DELETE, "/api/v1/devices/{pubkey}", ADMIN | TUSER, 0,
 	 "revoke a device"},
+	{"agent", POST, "/api/v1/devices/{pubkey}/revoke", ADMIN | TUSER, SMALL,
+	 "revoke a device (the device list's form)"},
 	{"agent", GET, "/api/sessions", ADMIN | TUSER, 0, "shell sessions"},
 	{"agent", POST, "/api/sessions", ADMIN | TUSER, 0, "open a shell"},
 	{"agent", GET, "/api/sessions/{id}/replay", ADMIN | TUSER, 0,

@@ -273,6 +273,22 @@ def test_csrf_and_origin(fleet):
     assert alice.devices()[k]["label"] == "from the form"
     form = urllib.parse.urlencode({"pubkey": k, "label": "no token"}).encode()
     assert request(a.port, "POST", "/api/v1/devices", h, form).status == 403
+    # The list page's Revoke button: the same rules, then back to the list.
+    r = request(a.port, "POST", f"/api/v1/devices/{k}/revoke", h,
+                urllib.parse.urlencode({"csrf": other.csrf}).encode())
+    assert r.status == 403
+    r = request(a.port, "POST", f"/api/v1/devices/{k}/revoke",
+                dict(h, Origin="https://evil.example"),
+                urllib.parse.urlencode({"csrf": alice.csrf}).encode())
+    assert r.status == 403
+    assert "revoked_at_ms" not in alice.devices()[k]
+    r = request(a.port, "POST", f"/api/v1/devices/{k}/revoke", h,
+                urllib.parse.urlencode({"csrf": alice.csrf}).encode())
+    assert r.status == 303 and r.header("location") == "/api/v1/devices"
+    assert "revoked_at_ms" in alice.devices()[k]
+    r = request(a.port, "POST", f"/api/v1/devices/{k}/revoke", h,
+                urllib.parse.urlencode({"csrf": alice.csrf}).encode())
+    assert r.status == 404 and b"Not revoked" in r.body
 
 
 def test_bad_keys_and_labels_are_400(fleet):
@@ -461,9 +477,10 @@ def launch_chromium():
     return stop, ws
 
 
-async def confirm_pairing(ws_url, url, cookie_url, cookie):
-    """Loads url with the CP cookie, reads the page, clicks the confirm
-    button as a person would, and reads the page that follows."""
+async def click_through(ws_url, url, cookie_url, cookie, clicks):
+    """Loads url with the CP cookie and reads the page; then for each
+    selector clicks that element as a person would and reads the page
+    that follows. Returns the pages read and the CDP page."""
     import asyncio
     import websockets
 
@@ -482,14 +499,15 @@ async def confirm_pairing(ws_url, url, cookie_url, cookie):
                         url=cookie_url)
         await page.call("Page.navigate", url=url)
         await page.pump_until_loaded()
-        first = await read(page)
-        page.loaded.clear()
-        await page.call("Runtime.evaluate",
-                        expression="document.querySelector('#confirm').click()")
-        await page.pump_until_loaded()
-        await asyncio.sleep(0)
-        after = await read(page)
-        return first, after, page
+        pages = [await read(page)]
+        for sel in clicks:
+            page.loaded.clear()
+            await page.call("Runtime.evaluate",
+                            expression=f"document.querySelector({json.dumps(sel)}).click()")
+            await page.pump_until_loaded()
+            await asyncio.sleep(0)
+            pages.append(await read(page))
+        return pages, page
 
 
 @pytest.mark.skipif(not browser.CHROMIUM, reason="chromium is not installed")
@@ -497,7 +515,7 @@ def test_pairing_in_chromium(fleet):
     """A person's path: the link `client pair` prints, on the CP, signed
     in there; the CP sends the browser to the agent, the agent to the CP
     for a ticket and back; the person reads the key and confirms; the
-    device is then in the agent's list."""
+    device is then in the agent's list, whose Revoke button revokes it."""
     import asyncio
     cp, a = fleet
     wait_healthy(cp, a)
@@ -507,7 +525,9 @@ def test_pairing_in_chromium(fleet):
     url = f"{cp_base}/admin/enroll?pubkey={k}&label=" + urllib.parse.quote("alice's laptop")
     stop, ws = launch_chromium()
     try:
-        first, after, page = asyncio.run(confirm_pairing(ws, url, cp_base + "/", admin))
+        (first, after, revoked), page = asyncio.run(click_through(
+            ws, url, cp_base + "/", admin,
+            ["#confirm", "form[action$='/revoke'] button"]))
     finally:
         stop()
     assert first["url"].startswith(agent_base + "/admin/enroll?"), first["url"]
@@ -517,6 +537,10 @@ def test_pairing_in_chromium(fleet):
     assert after["url"] == agent_base + "/api/v1/devices"
     assert "Paired devices" in after["text"] and "alice's laptop" in after["text"]
     assert k in after["text"] and "trusted" in after["text"]
+    # Its Revoke button, clicked: back to the list, now revoked.
+    assert revoked["url"] == agent_base + "/api/v1/devices"
+    assert "revoked" in revoked["text"] and "trusted" not in revoked["text"]
     assert page.errors == [] and page.console == []
     assert all(u.startswith((cp_base, agent_base)) for u in page.requests), page.requests
-    assert Session(cp, a).devices()[k]["paired_by"] == "alice"
+    d = Session(cp, a).devices()[k]
+    assert d["paired_by"] == "alice" and d["revoked_at_ms"] > d["created_at_ms"] - 1

@@ -92,6 +92,7 @@ static const struct expect expects[] = {
 	{"agent", "GET", "/api/v1/devices", {401, 403, OK, 401, 401, 401, OK, 401}},
 	{"agent", "POST", "/api/v1/devices", {401, 403, OK, 401, 401, 401, OK, 401}},
 	{"agent", "DELETE", "/api/v1/devices/abc", {401, 403, OK, 401, 401, 401, OK, 401}},
+	{"agent", "POST", "/api/v1/devices/abc/revoke", {401, 403, OK, 401, 401, 401, OK, 401}},
 	{"agent", "GET", "/api/sessions", {401, 403, OK, 401, 401, 401, OK, 401}},
 	{"agent", "POST", "/api/sessions", {401, 403, OK, 401, 401, 401, OK, 401}},
 	{"agent", "GET", "/api/sessions/s1/replay", {401, 403, OK, 401, 401, 401, OK, 401}},

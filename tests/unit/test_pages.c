@@ -118,6 +118,11 @@ static void pairing_pages_escape_and_show_the_whole_key(void **state)
 	assert_non_null(strstr(p, "2024-12-19 00:24 UTC"));
 	assert_non_null(strstr(p, "trusted"));
 	assert_non_null(strstr(p, "revoked 1970-01-01 00:00 UTC"));
+	/* Only the trusted device has a Revoke form, carrying the token. */
+	assert_non_null(strstr(p, "<form method=post action=\"/api/v1/devices/"
+			       KEY "/revoke\"><input type=hidden name=csrf "
+			       "value=\"tok&quot;en\"><button>Revoke</button>"));
+	assert_null(strstr(p, "/api/v1/devices/k2/revoke"));
 	dd_buf_reset(&b);
 	assert_int_equal(dd_page_devices(&b, NULL, &who), DD_OK);
 	assert_non_null(strstr(dd_buf_str(&b), "No devices paired"));
