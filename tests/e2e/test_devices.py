@@ -422,6 +422,11 @@ def test_cp_enroll_sends_the_browser_to_an_agent(fleet):
     port, path = split(r.header("location"))
     assert port == a.port
     assert path == f"/admin/enroll?pubkey={k}&label=my%20laptop"
+    # A native bearer is no browser confirming anything (spec 3.7): the
+    # same session as a bearer is refused, even though the CP knows it.
+    r = request(cp.port, "GET", q, {"Authorization": f"Bearer {admin}",
+                                    "Accept": "text/html"})
+    assert r.status == 401, r.body
     # A named agent must be one of the eligible ones.
     r = cp_get(cp, q + "&agent=nope", admin)
     assert r.status == 200 and b"No read-write agent available" in r.body
@@ -544,3 +549,50 @@ def test_pairing_in_chromium(fleet):
     assert all(u.startswith((cp_base, agent_base)) for u in page.requests), page.requests
     d = Session(cp, a).devices()[k]
     assert d["paired_by"] == "alice" and d["revoked_at_ms"] > d["created_at_ms"] - 1
+
+
+def test_the_noise_quote_through_configfs_tsm(start, ita_env, oidc, ee):
+    """The real provider path: the agent asks configfs-tsm (a stand-in
+    playing the kernel's protocol back with a genuine quote layout) for
+    the quote, and REPORTDATA sits where a client reads it."""
+    from tsm_standin import TsmStandin
+    s = TsmStandin().start()
+    try:
+        a = start([DD_BIN, "agent"], agent_env(
+            ita_env, oidc, ee, DD_QUOTE_PROVIDER="tsm", DD_TSM_ROOT=s.root))
+        n = wait_for(lambda: (lambda n: n if n["quote_b64"] else None)(
+            request(a.port, "GET", "/health").json()["noise"]), what="the Noise quote")
+        quote = base64.b64decode(n["quote_b64"], validate=True)
+        want = hashlib.sha512(NOISE_LABEL + bytes.fromhex(n["nonce_hex"])
+                              + bytes.fromhex(n["pubkey_hex"])).digest()
+        assert quote_report_data(quote) == want
+        assert s.served >= 1
+        assert not s.errors, s.errors
+    finally:
+        s.stop()
+
+
+def test_without_quotes_the_bundle_says_so_and_the_agent_serves(start, ita_env, oidc, ee,
+                                                                state_dir):
+    missing = os.path.join(state_dir, "no-tsm-here")
+    a = start([DD_BIN, "agent"], agent_env(
+        ita_env, oidc, ee, DD_QUOTE_PROVIDER="tsm", DD_TSM_ROOT=missing))
+    wait_for(lambda: "quoting the Noise key failed" in a.output(), what="the retry")
+    n = request(a.port, "GET", "/health").json()["noise"]
+    assert len(n["pubkey_hex"]) == 64
+    assert n["quote_b64"] == "" and n["nonce_hex"] == "" and n["ita_token"] == ""
+    assert n["binding"] == NOISE_LABEL.decode()
+
+
+def test_the_registry_is_bounded(start, ita_env, oidc, ee, state_dir):
+    cp, a = start_fleet(start, ita_env, oidc, ee, state_dir, DD_AGENT_MAX_DEVICES="2")
+    alice = Session(cp, a)
+    k1, k2, k3 = device_key(), device_key(), device_key()
+    assert alice.pair(k1, "one").status == 201
+    assert alice.pair(k2, "two").status == 201
+    assert alice.revoke(k2).status == 200       # revoked records still count
+    r = alice.pair(k3, "three")
+    assert r.status == 409 and r.json()["code"] == "too_many_devices"
+    assert alice.pair(k1, "one, renamed").status == 201   # replacing needs no room
+    assert alice.pair(k2, "two again").status == 201      # nor does re-pairing
+    assert set(alice.devices()) == {k1, k2}
