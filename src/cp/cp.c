@@ -14,6 +14,7 @@
 #include "cp/cp_api.h"
 #include "cp/cp_attest.h"
 #include "cp/cp_auth.h"
+#include "cp/cp_cf.h"
 #include "cp/cp_collect.h"
 #include "cp/cp_enroll.h"
 #include "cp/cp_hydrate.h"
@@ -292,6 +293,8 @@ struct boot {
 	dd_cp_pages *pages;      /* the dashboard */
 	int clients_closed;
 	dd_cp_stonith *stonith;  /* our tunnel, cloudflared; NULL without CF */
+	dd_cf *cf;               /* the views' client; NULL without CF */
+	dd_cp_cf *cf_views;      /* the /admin/cf views; NULL without CF */
 	dd_err_t err;       /* why the boot failed, DD_OK otherwise */
 };
 
@@ -438,6 +441,8 @@ static void on_drained(void *ud)
 	if (b->clients_closed)
 		return;
 	b->clients_closed = 1;
+	/* Views still waiting for Cloudflare are answered now. */
+	dd_cf_shutdown(b->cf);
 	if (b->ee != NULL)
 		dd_ndjson_close(b->ee, NULL, NULL);
 	if (b->http != NULL)
@@ -507,11 +512,44 @@ static dd_err_t mount_api(struct boot *b, char *why, size_t why_len)
 	return rc;
 }
 
+/* GET /admin/cf/snapshot and /map: only with Cloudflare configured. */
+static dd_err_t make_cf_views(struct boot *b, char *why, size_t why_len)
+{
+	const dd_config *cfg = b->cfg;
+	dd_cf_extra ex[DD_CF_MAX_EXTRAS];
+	const char *labels[DD_CF_MAX_EXTRAS];
+	dd_cf_opts co;
+	size_t n = 0;
+	dd_err_t rc;
+
+	dd_cf_opts_from_config(cfg, &co);
+	if (co.api_token == NULL)
+		return DD_OK;
+	if (cfg->hostname == NULL) {
+		snprintf(why, why_len, "DD_HOSTNAME is needed with Cloudflare");
+		return DD_ERR_CONFIG;
+	}
+	rc = dd_cf_extras_parse(cfg->cf.cp_extras ? cfg->cf.cp_extras : "", ex,
+				DD_CF_MAX_EXTRAS, &n, why, why_len);
+	for (size_t i = 0; rc == DD_OK && i < n; i++)
+		labels[i] = ex[i].label;
+	if (rc == DD_OK)
+		rc = dd_cf_new(b->http, &co, &b->cf, why, why_len);
+	if (rc == DD_OK)
+		rc = dd_cp_cf_new(&(dd_cp_cf_opts){
+			.cf = b->cf, .store = b->store, .env = cfg->env,
+			.cp_hostname = cfg->hostname,
+			.account_id = cfg->cf.account_id,
+			.zone_id = cfg->cf.zone_id, .cp_labels = labels,
+			.n_cp_labels = n}, &b->cf_views);
+	return rc;
+}
+
 static dd_err_t mount(struct boot *b, char *why, size_t why_len)
 {
 	dd_authz_route extra[DD_CP_ENROLL_ROUTES + DD_CP_AUTH_ROUTES +
 			     DD_REG_ROUTES +
-			     DD_CP_PAGES_ROUTES];
+			     DD_CP_PAGES_ROUTES + DD_CP_CF_ROUTES];
 	size_t n = dd_cp_auth_routes(b->auth, extra);
 	dd_cp_register_opts ro = {.env = b->cfg->env, .att = b->att,
 				  .store = b->store, .dev = b->cfg->dev};
@@ -529,6 +567,11 @@ static dd_err_t mount(struct boot *b, char *why, size_t why_len)
 	if (rc)
 		return rc;
 	n += dd_cp_pages_routes(b->pages, extra + n);
+	rc = make_cf_views(b, why, why_len);
+	if (rc)
+		return rc;
+	if (b->cf_views != NULL)
+		n += dd_cp_cf_routes(b->cf_views, extra + n);
 	rc = mount_api(b, why, why_len);
 	if (rc)
 		return rc;
@@ -645,6 +688,8 @@ dd_err_t dd_cp_run(const dd_config *cfg)
 	uv_run(dd_service_loop(b.svc), UV_RUN_DEFAULT);
 	/* The store has answered its last write: nothing points here now. */
 	dd_service_free(b.svc);
+	dd_cp_cf_free(b.cf_views);
+	dd_cf_free(b.cf);
 	dd_cp_register_free(b.reg);
 	dd_cp_pages_free(b.pages);
 	dd_cp_api_free(b.api);

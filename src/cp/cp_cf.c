@@ -4,6 +4,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "cloudflare/cf_ops.h"
 #include "cloudflare/cf_snapshot.h"
 #include "core/alloc.h"
 #include "core/log.h"
@@ -19,6 +20,9 @@ struct pend {
 struct dd_cp_cf {
 	dd_cp_cf_opts o;
 	struct pend *pending;
+	/* The CP labels, copied: callers pass them from a stack array. */
+	char labels[DD_CF_MAX_EXTRAS][DD_CF_LABEL_MAX + 1];
+	const char *label_ptrs[DD_CF_MAX_EXTRAS];
 };
 
 dd_err_t dd_cp_cf_new(const dd_cp_cf_opts *o, dd_cp_cf **out)
@@ -27,12 +31,18 @@ dd_err_t dd_cp_cf_new(const dd_cp_cf_opts *o, dd_cp_cf **out)
 
 	*out = NULL;
 	if (o->cf == NULL || o->store == NULL || o->env == NULL ||
-	    o->cp_hostname == NULL)
+	    o->cp_hostname == NULL || o->n_cp_labels > DD_CF_MAX_EXTRAS)
 		return DD_ERR_INVALID;
 	c = dd_calloc(1, sizeof *c);
 	if (c == NULL)
 		return DD_ERR_NOMEM;
 	c->o = *o;
+	for (size_t i = 0; i < o->n_cp_labels; i++) {
+		snprintf(c->labels[i], sizeof c->labels[i], "%s",
+			 o->cp_labels[i]);
+		c->label_ptrs[i] = c->labels[i];
+	}
+	c->o.cp_labels = c->label_ptrs;
 	*out = c;
 	return DD_OK;
 }

@@ -29,7 +29,10 @@
 
 typedef struct dd_cp_cf dd_cp_cf;
 
-/* Everything borrowed; strings must outlive the object. */
+/*
+ * Borrowed, and the strings must outlive the object, except cp_labels,
+ * which are copied (at most DD_CF_MAX_EXTRAS).
+ */
 typedef struct dd_cp_cf_opts {
 	dd_cf *cf;
 	dd_store *store;
