@@ -214,6 +214,9 @@ class Browser:
                 raise TimeoutError(f"never true: {expression}")
             self._run(asyncio.sleep(step))
 
+    def clear_cookies(self):
+        self._run(self.page.call("Network.clearBrowserCookies"))
+
     def screenshot(self, path):
         import base64
         r = self._run(self.page.call("Page.captureScreenshot", format="png"))

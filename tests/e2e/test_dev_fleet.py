@@ -272,6 +272,18 @@ def test_dashboard_in_chromium_goes_live():
             assert b.eval("window.__same_page") == "yes"
             assert b.eval("document.getElementById('fleet-status')"
                           ".className") == "live"
+            # A lost session: the poll's redirect to sign-in is not followed
+            # nor swapped in; the page says so and keeps its last view.
+            b.clear_cookies()
+            b.wait_for("document.getElementById('fleet-status').textContent"
+                       ".includes('signed out')", timeout=15)
+            assert b.eval("document.getElementById('fleet-status')"
+                          ".className") == "live dead"
+            assert "dev-agent-2" in b.eval("document.getElementById("
+                                           "'fleet-body').innerText")
+            assert "Dev sign-in" not in b.eval("document.body.innerText")
+            b.goto(cp + "/")
+            b.submit("form[action='/auth/dev']", {"login": "devvy", "admin": True})
             # The detail page of an agent, one click away.
             b.goto(cp + b.eval(f"{row % 'dev-agent-1'}.cells[0]"
                                ".querySelector('a').getAttribute('href')"))
