@@ -6,6 +6,8 @@
 #include <string.h>
 
 #include "client/client_int.h"
+#include "client/client_sargs.h"
+#include "client/client_shell.h"
 #include "client/workload.h"
 #include "core/alloc.h"
 #include "core/buf.h"
@@ -477,6 +479,8 @@ int dd_client_run(const dd_client_env *env, int argc, char **argv)
 	char why[320];
 	int code;
 
+	if (argc > 0 && dd_sargs_is_cmd(argv[0]))
+		return dd_client_shell_run(env, argc, argv);
 	memset(&c, 0, sizeof c);
 	c.env = env;
 	if (dd_client_args_parse(argc, argv, &c.args, why, sizeof why)) {

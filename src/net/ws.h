@@ -134,6 +134,20 @@ dd_err_t dd_ws_connect(uv_loop_t *loop, const char *url,
 		       const dd_ws_handlers *h, void *ud, dd_ws **out);
 
 /*
+ * Client over a stream the caller has already connected (stream as for
+ * dd_ws_from_stream: dd_malloc'd, initialised on its loop, owned by the
+ * ws on DD_OK): sends the upgrade request for url and checks the 101 as
+ * dd_ws_connect does. url may be ws:// or wss://: it names only the Host
+ * header (port omitted when it is the scheme's default) and the path;
+ * the TLS, if any, is the stream's business (the client's relay,
+ * client/client_tls.h). Same errors and handler rules as dd_ws_connect.
+ */
+dd_err_t dd_ws_connect_stream(uv_stream_t *stream, const char *url,
+			      const char *extra_headers,
+			      const dd_ws_opts *opts,
+			      const dd_ws_handlers *h, void *ud, dd_ws **out);
+
+/*
  * Queues one message (copied). DD_OK: queued. DD_ERR_BUSY: not queued,
  * because more than high_water bytes are waiting; on_drain runs once the
  * queue is down to low_water (unless on_close comes first); keep the

@@ -1,6 +1,7 @@
 /*
- * ws_client.c: dd_ws_connect. Parses a ws:// URL, connects (resolving
- * names with uv_getaddrinfo), sends the upgrade request with a fresh
+ * ws_client.c: dd_ws_connect and dd_ws_connect_stream. Parses a ws://
+ * URL, connects (resolving names with uv_getaddrinfo; or takes a stream
+ * the caller connected, e.g. to a TLS relay, for wss://), sends the upgrade request with a fresh
  * random key, and reads the response head with llhttp in response mode
  * until the 101; what follows the head is already WebSocket data.
  *
@@ -71,6 +72,7 @@ struct ws_url {
 	char host[WS_MAX_HOST + 1];
 	char port[6];
 	uint16_t port_num;
+	uint16_t default_port;      /* 80 for ws://, 443 for wss:// */
 	bool v6;
 	const char *path;           /* into the URL: "/..." or "?..." or "" */
 };
@@ -84,7 +86,9 @@ static int host_char(char c, bool v6)
 	       (c >= 'A' && c <= 'Z') || c == '.' || c == '-' || c == '_';
 }
 
-static dd_err_t parse_url(const char *url, struct ws_url *u)
+/* allow_wss: the caller brings its own (TLS) stream; the URL then only
+ * names the Host header and the path. */
+static dd_err_t parse_url(const char *url, bool allow_wss, struct ws_url *u)
 {
 	const char *p, *end, *h, *h_end, *after, *q;
 	struct sockaddr_in6 sin6;
@@ -92,11 +96,17 @@ static dd_err_t parse_url(const char *url, struct ws_url *u)
 	size_t n;
 	dd_err_t rc;
 
-	if (strncasecmp(url, "wss://", 6) == 0)
-		return DD_ERR_UNSUPPORTED;
-	if (strncasecmp(url, "ws://", 5) != 0)
+	if (strncasecmp(url, "wss://", 6) == 0) {
+		if (!allow_wss)
+			return DD_ERR_UNSUPPORTED;
+		port = 443;
+		p = url + 6;
+	} else if (strncasecmp(url, "ws://", 5) == 0) {
+		p = url + 5;
+	} else {
 		return DD_ERR_INVALID;
-	p = url + 5;
+	}
+	u->default_port = (uint16_t)port;
 	end = p + strcspn(p, "/?#");
 	u->path = end;
 	for (q = end; *q != '\0'; q++) {
@@ -207,7 +217,7 @@ static dd_err_t build_request(struct ws_hs *hs, const struct ws_url *u,
 	rc = dd_buf_appendf(&hs->req, "GET %s%s HTTP/1.1\r\nHost: %s%s%s",
 			    u->path[0] == '/' ? "" : "/", u->path,
 			    u->v6 ? "[" : "", u->host, u->v6 ? "]" : "");
-	if (!rc && u->port_num != 80)
+	if (!rc && u->port_num != u->default_port)
 		rc = dd_buf_appendf(&hs->req, ":%s", u->port);
 	if (!rc)
 		rc = dd_buf_appendf(&hs->req,
@@ -358,27 +368,21 @@ static void on_hs_written(uv_write_t *req, int status)
 	ws_leave(ws);
 }
 
-static void on_connected(uv_connect_t *req, int status)
+/* Hands the upgrade request to the connected stream; the pump reads the
+ * answer. Failures end the ws (on_close follows). */
+static void send_request(dd_ws *ws)
 {
-	dd_ws *ws = req->data;
 	struct ws_hs_write *w;
 	char *data = NULL;
 	size_t len = 0;
 	uv_buf_t b;
 	int r;
 
-	if (status == UV_ECANCELED || ws->finished)
-		return;
-	ws_enter(ws);
-	if (status < 0) {
-		ws_finish(ws, DD_ERR_IO);
-		goto out;
-	}
 	w = dd_malloc(sizeof *w);
 	if (w == NULL || dd_buf_steal(&ws->hs->req, &data, &len) != DD_OK) {
 		dd_free(w);
 		ws_finish(ws, DD_ERR_NOMEM);
-		goto out;
+		return;
 	}
 	w->ws = ws;
 	w->data = data;
@@ -389,10 +393,22 @@ static void on_connected(uv_connect_t *req, int status)
 		dd_free(data);
 		dd_free(w);
 		ws_finish(ws, DD_ERR_IO);
-		goto out;
+		return;
 	}
 	ws->stream_ready = true; /* the pump starts reading */
-out:
+}
+
+static void on_connected(uv_connect_t *req, int status)
+{
+	dd_ws *ws = req->data;
+
+	if (status == UV_ECANCELED || ws->finished)
+		return;
+	ws_enter(ws);
+	if (status < 0)
+		ws_finish(ws, DD_ERR_IO);
+	else
+		send_request(ws);
 	ws_leave(ws);
 }
 
@@ -470,19 +486,19 @@ static void ws_start_connect(dd_ws *ws, const struct ws_url *u)
 	ws->refs++;
 }
 
-dd_err_t dd_ws_connect(uv_loop_t *loop, const char *url,
-		       const char *extra_headers, const dd_ws_opts *opts,
-		       const dd_ws_handlers *h, void *ud, dd_ws **out)
+/* The ws and its handshake state for url, not yet attached to a stream. */
+static dd_err_t prepare(const char *url, bool allow_wss,
+			const char *extra_headers, const dd_ws_opts *opts,
+			const dd_ws_handlers *h, void *ud, struct ws_url *u,
+			dd_ws **out)
 {
-	struct ws_url u;
 	struct ws_hs *hs = NULL;
-	uv_tcp_t *tcp = NULL;
 	dd_ws *ws = NULL;
 	bool asked = false;
 	dd_err_t rc;
 
 	*out = NULL;
-	rc = parse_url(url, &u);
+	rc = parse_url(url, allow_wss, u);
 	if (!rc && extra_headers != NULL)
 		rc = check_extra(extra_headers, &asked);
 	if (rc)
@@ -491,38 +507,77 @@ dd_err_t dd_ws_connect(uv_loop_t *loop, const char *url,
 	if (rc)
 		return rc;
 	hs = dd_calloc(1, sizeof *hs);
-	tcp = dd_malloc(sizeof *tcp);
-	if (hs == NULL || tcp == NULL) {
-		rc = DD_ERR_NOMEM;
-		goto out;
+	if (hs == NULL) {
+		ws_destroy(ws);
+		return DD_ERR_NOMEM;
 	}
 	dd_buf_init(&hs->req, WS_MAX_HEAD);
 	dd_buf_init(&hs->field, 256);
 	dd_buf_init(&hs->value, 4096);
 	hs->asked_protocol = asked;
-	rc = build_request(hs, &u, extra_headers);
-	if (rc)
-		goto out;
+	rc = build_request(hs, u, extra_headers);
+	if (rc) {
+		ws_hs_free(hs);
+		ws_destroy(ws);
+		return rc;
+	}
 	llhttp_init(&hs->parser, HTTP_RESPONSE, &hs_settings);
 	hs->parser.data = ws;
-	if (uv_tcp_init(loop, tcp) != 0) {
-		rc = DD_ERR_IO;
-		goto out;
-	}
 	ws->hs = hs;
-	hs = NULL; /* transferred */
+	*out = ws;
+	return DD_OK;
+}
+
+dd_err_t dd_ws_connect(uv_loop_t *loop, const char *url,
+		       const char *extra_headers, const dd_ws_opts *opts,
+		       const dd_ws_handlers *h, void *ud, dd_ws **out)
+{
+	struct ws_url u;
+	uv_tcp_t *tcp = NULL;
+	dd_ws *ws = NULL;
+	dd_err_t rc;
+
+	*out = NULL;
+	rc = prepare(url, false, extra_headers, opts, h, ud, &u, &ws);
+	if (rc)
+		return rc;
+	tcp = dd_malloc(sizeof *tcp);
+	if (tcp == NULL || uv_tcp_init(loop, tcp) != 0) {
+		rc = tcp == NULL ? DD_ERR_NOMEM : DD_ERR_IO;
+		dd_free(tcp);
+		ws_destroy(ws);
+		return rc;
+	}
 	ws->connecting = true;
 	ws_attach(ws, (uv_stream_t *)tcp);
-	tcp = NULL; /* transferred: from here on, failures go to on_close */
+	/* transferred: from here on, failures go to on_close */
 	*out = ws;
 	ws_enter(ws);
 	ws_arm(ws, ws->o.handshake_timeout_ms);
 	ws_start_connect(ws, &u);
 	ws_leave(ws);
 	return DD_OK;
-out:
-	ws_hs_free(hs);
-	dd_free(tcp);
-	ws_destroy(ws);
-	return rc;
+}
+
+dd_err_t dd_ws_connect_stream(uv_stream_t *stream, const char *url,
+			      const char *extra_headers,
+			      const dd_ws_opts *opts,
+			      const dd_ws_handlers *h, void *ud, dd_ws **out)
+{
+	struct ws_url u;
+	dd_ws *ws = NULL;
+	dd_err_t rc;
+
+	*out = NULL;
+	rc = prepare(url, true, extra_headers, opts, h, ud, &u, &ws);
+	if (rc)
+		return rc;
+	ws->connecting = true;
+	ws_attach(ws, stream);
+	*out = ws;
+	ws_enter(ws);
+	ws_arm(ws, ws->o.handshake_timeout_ms);
+	send_request(ws);
+	ws_leave(ws);
+	return DD_OK;
 }
