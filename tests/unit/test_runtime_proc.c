@@ -316,6 +316,84 @@ static void pty_is_the_controlling_terminal(void **state)
 	}
 }
 
+/* sessiond's additions: a working directory, resize, hang-up first. */
+static void pty_cwd_resize_and_hangup_first(void **state)
+{
+	fx *f = *state;
+	const char *pwd[] = {"sh", "-c", "pwd", NULL};
+	/* Reports each signal; TERM ends it, so HUP must come alone first. */
+	const char *ladder[] = {"sh", "-c",
+				"trap 'echo got-hup' HUP; "
+				"trap 'echo got-term; exit 0' TERM; "
+				"echo ready; while :; do sleep 0.05; done", NULL};
+	const char *size[] = {"sh", "-c",
+			      "trap 'stty size; exit 0' WINCH; echo ready; "
+			      "while :; do sleep 0.05; done", NULL};
+	dd_rt_spawn o;
+	dd_rt_proc *p = NULL;
+	char why[256];
+	ev e = {0}, e2 = {0}, e3 = {0};
+	const char *hup, *term;
+	uint64_t t0;
+
+	memset(&o, 0, sizeof o);
+	o.argv = SV(pwd);
+	o.env = environ;
+	o.pty = 1;
+	o.cwd = "/tmp";
+	o.cbs.output = on_output;
+	o.cbs.done = on_done;
+	o.ud = &e;
+	assert_int_equal(dd_rt_proc_spawn(f->ps, &o, &p, why, sizeof why),
+			 DD_OK);
+	assert_true(run_until(f, &e.done, 10000));
+	assert_non_null(strstr(e.out[0], "/tmp"));
+
+	o.argv = SV(ladder);
+	o.cwd = NULL;
+	o.hup_ms = 400;
+	o.grace_ms = 2000;
+	o.ud = &e2;
+	assert_int_equal(dd_rt_proc_spawn(f->ps, &o, &p, why, sizeof why),
+			 DD_OK);
+	while (strstr(e2.out[0], "ready") == NULL)
+		assert_true(run_until(f, &e2.done, 50) == 0 ||
+			    strstr(e2.out[0], "ready") != NULL);
+	t0 = uv_now(&f->loop);
+	dd_rt_proc_stop(p);
+	assert_true(run_until(f, &e2.done, 10000));
+	hup = strstr(e2.out[0], "got-hup");
+	term = strstr(e2.out[0], "got-term");
+	assert_non_null(hup);
+	assert_non_null(term);
+	assert_true(hup < term);
+	/* TERM came after hup_ms, long before SIGKILL would have. */
+	assert_true(uv_now(&f->loop) - t0 >= 350);
+	assert_true(uv_now(&f->loop) - t0 < 2000);
+
+	o.argv = SV(size);
+	o.hup_ms = 0;
+	o.ud = &e3;
+	assert_int_equal(dd_rt_proc_spawn(f->ps, &o, &p, why, sizeof why),
+			 DD_OK);
+	while (strstr(e3.out[0], "ready") == NULL)
+		assert_true(run_until(f, &e3.done, 50) == 0 ||
+			    strstr(e3.out[0], "ready") != NULL);
+	assert_int_equal(dd_rt_proc_resize(p, 100, 30), DD_OK);
+	assert_true(run_until(f, &e3.done, 10000));
+	assert_non_null(strstr(e3.out[0], "30 100"));
+	/* Without a PTY there is nothing to resize. */
+	{
+		const char *sl[] = {"sleep", "5", NULL};
+		ev e4 = {0};
+
+		assert_int_equal(spawn(f, sl, 0, &e4, &p, why), DD_OK);
+		assert_int_equal(dd_rt_proc_resize(p, 80, 24), DD_ERR_CLOSED);
+		dd_rt_proc_stop(p);
+		assert_true(run_until(f, &e4.done, 10000));
+	}
+}
+
 static void descriptors_do_not_leak(void **state)
 {
 	fx *f = *state;
@@ -402,6 +480,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(leftovers_are_stopped, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(pty_is_the_controlling_terminal,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(pty_cwd_resize_and_hangup_first,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(descriptors_do_not_leak, setup,
 						teardown),
