@@ -16,7 +16,14 @@
 #include "cp/fleet_html.h"
 #include "cp/fleet_view.h"
 
-#define PAGE_CAP (8u * 1024 * 1024)
+/* About 900 bytes a row: room for DD_STORE_MAX_AGENTS rows. */
+#define PAGE_CAP (64u * 1024 * 1024)
+/*
+ * A list may take at most 1/LIST_SHARE of the loop: the next one waits
+ * LIST_SHARE times as long as the last one took (0.3 ms per agent:
+ * about every 3 s at 512 agents, every 100 s at 16,384).
+ */
+#define LIST_SHARE 20
 
 struct dd_cp_pages {
 	uv_loop_t *loop;
@@ -25,6 +32,7 @@ struct dd_cp_pages {
 	dd_store_agent *list;
 	size_t n;
 	uint64_t listed_at;
+	uint64_t list_cost_ms;  /* how long the last list took */
 	int listed;
 };
 
@@ -63,19 +71,26 @@ void dd_cp_pages_free(dd_cp_pages *p)
 	dd_free(p);
 }
 
-/* The store's list, read again when the last read is a second old. */
+/*
+ * The store's list, read again when the last read is a second old, or
+ * LIST_SHARE times as old as that read took, whichever is longer.
+ */
 static dd_err_t fleet(dd_cp_pages *p)
 {
-	uint64_t now = uv_now(p->loop);
+	uint64_t now = uv_now(p->loop), t0, wait = DD_CP_PAGES_LIST_MS;
 	dd_store_agent *v = NULL;
 	size_t n = 0, skipped = 0;
 	dd_err_t rc;
 
-	if (p->listed && now - p->listed_at < DD_CP_PAGES_LIST_MS)
+	if (p->list_cost_ms * LIST_SHARE > wait)
+		wait = p->list_cost_ms * LIST_SHARE;
+	if (p->listed && now - p->listed_at < wait)
 		return DD_OK;
+	t0 = uv_hrtime();
 	rc = dd_store_list(p->o.store, &v, &n, &skipped);
 	if (rc)
 		return rc;
+	p->list_cost_ms = (uv_hrtime() - t0) / 1000000;
 	if (skipped)
 		dd_log_warn("dashboard: %zu damaged store record(s) left out",
 			    skipped);
