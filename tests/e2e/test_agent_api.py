@@ -197,7 +197,8 @@ def test_pages_show_workloads_and_escape_everything(start, ita_env, oidc, ee):
         import time
         for _ in range(100):   # the EE list is refreshed in the background
             p = request(a.port, "GET", path, cookie)
-            if p.status == 200 and (b"id-1" in p.body or path != "/"):
+            # Wait for a refresh that read the seeded name, not just id-1.
+            if p.status == 200 and (b"alert(1)" in p.body or path != "/"):
                 return p
             time.sleep(0.1)
         return p
