@@ -23,6 +23,7 @@
 #include "auth/oidc.h"
 #include "auth/principal.h"
 #include "auth/ticket.h"
+#include "cloudflare/cloudflared.h"
 #include "core/alloc.h"
 #include "core/html.h"
 #include "core/json.h"
@@ -44,6 +45,7 @@ struct agent {
 	dd_workload_api *api;
 	dd_attestor *att;
 	dd_registrar *reg;
+	dd_cloudflared *cfd;    /* Cloudflare ingress: our connector, or NULL */
 	dd_metrics *metrics;
 	uint64_t pushed_sig;    /* extras the CP was last told about */
 	/*
@@ -67,6 +69,26 @@ struct agent {
 	dd_err_t err;           /* why boot failed */
 };
 
+/*
+ * The connector as /health shows it: "running", or "down" (an outage:
+ * it exited and waits for its restart) with how long and why.
+ */
+static json_t *cloudflared_json(const struct agent *a)
+{
+	dd_cloudflared_status st;
+
+	dd_cloudflared_status_get(a->cfd, &st);
+	return json_pack("{s:s, s:I, s:I, s:I, s:i, s:I}", "state",
+			 st.running ? "running" : st.stopped ? "stopped" : "down",
+			 "starts", (json_int_t)st.starts,
+			 "exits", (json_int_t)st.exits,
+			 "last_status", (json_int_t)st.last_status,
+			 "last_signal", st.last_signal,
+			 "down_ms", (json_int_t)(st.running || st.down_since_ms == 0
+						 ? 0 : uv_now(a->loop) -
+						       st.down_since_ms));
+}
+
 /* The /health object (new reference), also what pages render from. */
 static json_t *health_json(const struct agent *a)
 {
@@ -87,6 +109,11 @@ static json_t *health_json(const struct agent *a)
 	json_decref(m);
 
 	dd_hex_encode(a->noise.pub, sizeof a->noise.pub, pub);
+	if (body != NULL && a->cfd != NULL &&
+	    json_object_set_new(body, "cloudflared", cloudflared_json(a)) != 0) {
+		json_decref(body);
+		return NULL;
+	}
 	if (body != NULL &&
 	    json_object_set_new(body, "noise", a->noise_att
 				? dd_noise_attest_json(a->noise_att)
@@ -390,6 +417,8 @@ static void close_auth(void *ud)
 		dd_metrics_close(a->metrics);
 	dd_registrar_free(a->reg);
 	a->reg = NULL;
+	dd_cloudflared_free(a->cfd);
+	a->cfd = NULL;
 	/* Before the attestor: its cancellations still reach this. */
 	dd_noise_attest_free(a->noise_att);
 	a->noise_att = NULL;
@@ -541,6 +570,35 @@ static void on_round(dd_err_t err, int first, const char *why, void *ud)
 			    why);
 }
 
+/*
+ * With Cloudflare ingress the CP's answer carries the connector token:
+ * (re)start cloudflared with it, restarted with back-off when it exits.
+ */
+static void start_cloudflared(struct agent *a)
+{
+	const char *token = dd_registrar_tunnel_token(a->reg);
+	char self[4096];
+	size_t n = sizeof self;
+	dd_cloudflared_opts o = {.path = a->cfg->cloudflared_path,
+				 .token = token,
+				 .backoff_ms = a->cfg->cloudflared_backoff_ms};
+	dd_err_t rc;
+
+	if (token == NULL)
+		return;
+	/* Our own binary is its launcher, so it dies with us. */
+	if (uv_exepath(self, &n) == 0)
+		o.self_exe = self;
+	dd_cloudflared_free(a->cfd);
+	a->cfd = NULL;
+	rc = dd_cloudflared_new(a->loop, &o, &a->cfd);
+	if (rc) {
+		dd_log_err(rc, "starting cloudflared");
+		return;
+	}
+	dd_cloudflared_start(a->cfd);
+}
+
 static void on_registered(dd_err_t err, const char *agent_id,
 			  const char *hostname, const char *why, void *ud)
 {
@@ -553,6 +611,7 @@ static void on_registered(dd_err_t err, const char *agent_id,
 		return;
 	}
 	snprintf(a->st.agent_id, sizeof a->st.agent_id, "%s", agent_id);
+	start_cloudflared(a);
 	a->health_ok = 0;
 	dd_log_info("registered with %s as %s (%s) after %u attempt(s)",
 		    a->cfg->cp_url, agent_id, hostname,

@@ -25,6 +25,7 @@ struct dd_registrar {
 	uint64_t unit_ms;
 	uint64_t check_ms;
 	char agent_id[128];
+	char *tunnel_token;         /* from the last registration; secret */
 	int pushing;                /* this round replaces the ingress */
 	int push_wanted;            /* extras changed since the last push */
 	dd_registered_cb cb;
@@ -38,6 +39,7 @@ struct dd_registrar {
 
 static void attempt(dd_registrar *r);
 static void on_check_timer(uv_timer_t *t);
+static void keep_tunnel_token(dd_registrar *r, const json_t *reply);
 static void retry(dd_registrar *r, const char *why);
 static void on_pushed(dd_httpc_result *res, void *ud);
 static void settle(dd_registrar *r);
@@ -49,6 +51,8 @@ static void maybe_free(dd_registrar *r)
 	dd_free(r->cp_url);
 	dd_free(r->vm_name);
 	dd_free(r->url);
+	if (r->tunnel_token != NULL)
+		dd_freezero(r->tunnel_token, strlen(r->tunnel_token));
 	dd_free(r);
 }
 
@@ -191,11 +195,30 @@ static void on_registered(dd_httpc_result *res, void *ud)
 		return;
 	}
 	snprintf(r->agent_id, sizeof r->agent_id, "%s", id);
+	keep_tunnel_token(r, v);
 	/* Registration carried the extras: no push needed for them. */
 	r->push_wanted = 0;
 	uv_timer_start(&r->timer, on_check_timer, r->check_ms, 0);
 	r->cb(DD_OK, id, host, "", r->ud);
 	json_decref(v);
+}
+
+/* A Cloudflare CP hands out the connector's token (null for direct). */
+static void keep_tunnel_token(dd_registrar *r, const json_t *reply)
+{
+	const char *t = json_string_value(json_object_get(reply,
+							  "tunnel_token"));
+
+	if (r->tunnel_token != NULL)
+		dd_freezero(r->tunnel_token, strlen(r->tunnel_token));
+	r->tunnel_token = t != NULL && t[0] != '\0' ? dd_strdup(t) : NULL;
+	if (t != NULL && t[0] != '\0' && r->tunnel_token == NULL)
+		dd_log_err(DD_ERR_NOMEM, "keeping the tunnel token");
+}
+
+const char *dd_registrar_tunnel_token(const dd_registrar *r)
+{
+	return r != NULL ? r->tunnel_token : NULL;
 }
 
 static json_t *extras_json(const dd_agent_state *st)

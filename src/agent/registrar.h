@@ -67,5 +67,10 @@ void dd_registrar_push(dd_registrar *r);
 void dd_registrar_free(dd_registrar *r);
 /* Attempts so far (for /health and tests). */
 unsigned dd_registrar_attempts(const dd_registrar *r);
+/*
+ * The cloudflared token of the last registration (a secret, never to be
+ * logged), or NULL: direct ingress, or not registered yet.
+ */
+const char *dd_registrar_tunnel_token(const dd_registrar *r);
 
 #endif
