@@ -1,6 +1,7 @@
 #include "dev/dev.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <stdbool.h>
@@ -18,7 +19,8 @@
 #include "core/strutil.h"
 
 #define N_AGENTS 2
-#define MAX_CHILDREN (2 + 2 * N_AGENTS) /* ITA, CP, a runtime per agent */
+/* ITA, CP, and per agent its runtime and its sessiond */
+#define MAX_CHILDREN (2 + 3 * N_AGENTS)
 #define READY_TIMEOUT_MS 20000
 #define STOP_GRACE_MS 15000
 
@@ -26,9 +28,9 @@ extern char **environ;
 
 struct child {
 	struct fleet *fleet;
-	const char *role;     /* "ita", "cp", "runtime", "agent" */
+	const char *role;     /* "ita", "cp", "runtime", "sessiond", "agent" */
 	char name[16];        /* label in messages; an agent's VM name */
-	unsigned index;       /* runtime and agent: 1..N_AGENTS, a pair */
+	unsigned index;       /* runtime, sessiond, agent: 1..N_AGENTS */
 	uv_process_t proc;
 	uv_pipe_t ready;      /* fd 3 in the child */
 	dd_buf ready_line;
@@ -51,8 +53,10 @@ struct fleet {
 	const char *bind;
 	uint64_t port_base;
 	char state[80];       /* everything the fleet keeps on disk */
-	/* Runtime i's socket, at index i - 1 (sun_path: 108). */
+	/* Runtime i's and sessiond i's sockets, at i - 1 (sun_path: 108). */
 	char ee_socket[N_AGENTS][100];
+	char sd_socket[N_AGENTS][100];
+	char recipes[100];    /* the sessionds' recipe file */
 	char self[4096];
 	char cp_url[128];
 	char ita_url[128];
@@ -131,6 +135,29 @@ static const struct child *find_child(const struct fleet *f,
 	abort(); /* an invariant, not input */
 }
 
+/*
+ * A shell on agent 1: the device pairs with that agent's own URL, so its
+ * enrollment page is that agent's (the CP's would pick any healthy one).
+ */
+static void print_shell_steps(const struct fleet *f)
+{
+	unsigned a1 = port_of(find_child(f, "agent", 1), "main");
+
+	printf("Open a shell in dev-agent-1 (attested Noise, through its "
+	       "sessiond):\n"
+	       "  %s client pair http://%s:%u\n"
+	       "  then open the enroll_url it prints (http://%s:%u/admin/enroll"
+	       "?pubkey=...)\n"
+	       "  in the signed-in browser, check the key and confirm; then\n"
+	       "  %s client shell --allow-simulated http://%s:%u\n"
+	       "(Ctrl-] detaches; `client sessions` lists the sessions, "
+	       "--session ID returns).\n"
+	       "Shells run as you, and dev sign-in admits anyone who can "
+	       "reach %s:\nkeep dev off shared machines.\n\n",
+	       f->self, f->bind, a1, f->bind, a1, f->self, f->bind, a1,
+	       f->bind);
+}
+
 /* Where to click, how to sign in, how to deploy: all a newcomer needs. */
 static void print_banner(struct fleet *f)
 {
@@ -155,6 +182,8 @@ static void print_banner(struct fleet *f)
 	printf("  local ITA      %s (and the local OIDC issuer at %s/oidc)\n"
 	       "  runtimes       %s/runtime-N.sock (run the agents' "
 	       "workloads; not sealed)\n"
+	       "  sessionds      %s/sessiond-N.sock (the agents' shells; "
+	       "recipes.json)\n"
 	       "  state          %s (--state-dir)\n\n"
 	       "The agents register within seconds and appear on the "
 	       "dashboard.\n"
@@ -165,12 +194,13 @@ static void print_banner(struct fleet *f)
 	       "apps/hello-world/workload.json\n"
 	       "(the second agent: --agent http://%s:%u). The workload then "
 	       "shows on the dashboard,\nits logs on the agent's own "
-	       "dashboard (\"dashboard\" link).\n\n"
-	       "Press Ctrl-C to stop everything.\n\n",
-	       f->ita_url, f->ita_url, f->state, f->state, f->ita_url,
+	       "dashboard (\"dashboard\" link).\n\n",
+	       f->ita_url, f->ita_url, f->state, f->state, f->state, f->ita_url,
 	       f->oidc_token, f->self, f->bind,
 	       port_of(find_child(f, "agent", 1), "main"), f->bind,
 	       port_of(find_child(f, "agent", 2), "main"));
+	print_shell_steps(f);
+	printf("Press Ctrl-C to stop everything.\n\n");
 	fflush(stdout);
 }
 
@@ -290,8 +320,28 @@ static size_t ita_env(const struct fleet *f, char vars[6][192],
 	return n;
 }
 
+/*
+ * Sessiond i: its socket and transcripts under the state directory, the
+ * fleet's recipe file, and only our own uid (the agent's) may connect.
+ */
+static size_t sessiond_env(const struct fleet *f, const struct child *c,
+			   char vars[4][192], const char **over, size_t n)
+{
+	snprintf(vars[0], sizeof vars[0], "DD_SESSIOND_SOCKET=%s",
+		 f->sd_socket[c->index - 1]);
+	snprintf(vars[1], sizeof vars[1], "DD_SESSIOND_DIR=%s/sessiond-%u",
+		 f->state, c->index);
+	snprintf(vars[2], sizeof vars[2], "DD_SESSIOND_RECIPES=%s",
+		 f->recipes);
+	snprintf(vars[3], sizeof vars[3], "DD_SESSIOND_PEER_UID=%u",
+		 (unsigned)getuid());
+	for (int i = 0; i < 4; i++)
+		over[n++] = vars[i];
+	return n;
+}
+
 static size_t role_env(const struct fleet *f, const struct child *c,
-		       char vars[10][192], const char **over, size_t n)
+		       char vars[12][192], const char **over, size_t n)
 {
 	uint64_t base = f->port_base;
 
@@ -315,7 +365,9 @@ static size_t role_env(const struct fleet *f, const struct child *c,
 		over[n++] = "DD_QUOTE_PROVIDER=sim";
 		return n;
 	}
-	n = ita_env(f, vars + 4, over, n);
+	if (strcmp(c->role, "sessiond") == 0)
+		return sessiond_env(f, c, vars, over, n);
+	n = ita_env(f, vars + 6, over, n);
 	if (strcmp(c->role, "cp") == 0) {
 		snprintf(vars[0], sizeof vars[0], "DD_PORT=%llu",
 			 (unsigned long long)base);
@@ -341,13 +393,19 @@ static size_t role_env(const struct fleet *f, const struct child *c,
 		over[n++] = vars[i];
 	snprintf(vars[3], sizeof vars[3], "EE_SOCKET_PATH=%s",
 		 f->ee_socket[c->index - 1]);
-	over[n++] = vars[3];
+	snprintf(vars[4], sizeof vars[4], "DD_SESSIOND_SOCKET=%s",
+		 f->sd_socket[c->index - 1]);
+	/* Paired devices outlive a restart of the fleet; nothing secret. */
+	snprintf(vars[5], sizeof vars[5], "DD_AGENT_DEVICES_PATH=%s/devices-%u"
+		 ".json", f->state, c->index);
+	for (int i = 3; i < 6; i++)
+		over[n++] = vars[i];
 	return n;
 }
 
 static dd_err_t spawn_child(struct fleet *f, struct child *c)
 {
-	char pid[32], vm[64], bind[64], key[96], vars[10][192];
+	char pid[32], vm[64], bind[64], key[96], vars[12][192];
 	const char *over[32];
 	size_t n = 0;
 	char *args[3] = {f->self, (char *)(uintptr_t)c->role, NULL};
@@ -462,6 +520,90 @@ static void on_signal(uv_signal_t *s, int signum)
 	stop_all(f, 0);
 }
 
+/* The recipe file's text: allocated, dd_free; NULL when out of memory. */
+static char *recipes_text(void)
+{
+	const char *home = getenv("HOME");
+	const char *sh = access("/bin/bash", X_OK) == 0 ? "/bin/bash" : "/bin/sh";
+	struct stat st;
+	json_t *doc;
+	char *text = NULL;
+
+	if (home == NULL || home[0] != '/' || stat(home, &st) != 0 ||
+	    !S_ISDIR(st.st_mode))
+		home = "/";
+	doc = json_pack("{s:[{s:s, s:s, s:s, s:[s, s], s:s}]}", "recipes",
+			"id", "shell", "title", "Shell", "description",
+			"a login shell of the user running the dev fleet",
+			"argv", sh, "-l", "cwd", home);
+	if (doc != NULL)
+		text = json_dumps(doc, JSON_INDENT(2));
+	json_decref(doc);
+	return text;
+}
+
+/*
+ * The sessionds' one recipe, "shell": a login shell (bash, else sh) of
+ * the user running the fleet, in their home directory; it runs as that
+ * user, like any shell they open. Written only when missing, so a
+ * developer may add recipes to it (docs/sessions.md "Recipes").
+ */
+static int write_recipes(struct fleet *f)
+{
+	char *text = NULL;
+	size_t len, off = 0;
+	ssize_t w = 1;
+	int fd, rc = 1;
+
+	snprintf(f->recipes, sizeof f->recipes, "%s/recipes.json", f->state);
+	fd = open(f->recipes, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0 && errno == EEXIST)
+		return 0;
+	if (fd < 0)
+		goto out;
+	text = recipes_text();
+	if (text == NULL)
+		goto out;
+	len = strlen(text);
+	while (off < len && w > 0) {
+		w = write(fd, text + off, len - off);
+		off += w > 0 ? (size_t)w : 0;
+	}
+	rc = off == len ? 0 : 1;
+out:
+	if (rc)
+		fprintf(stderr, "dev: cannot write %s: %s\n", f->recipes,
+			text == NULL && fd >= 0 ? "out of memory" : strerror(errno));
+	if (fd >= 0)
+		close(fd);
+	if (rc && fd >= 0)
+		unlink(f->recipes); /* half a file would stop every sessiond */
+	dd_free(text);
+	return rc;
+}
+
+/*
+ * Whether the existing state directory is ours alone to write: the
+ * sessionds run the programs its recipes.json names, so a directory
+ * another user made first (in /tmp, say) must not be used.
+ */
+static int state_is_ours(const char *dir)
+{
+	struct stat st;
+
+	if (stat(dir, &st) != 0) {
+		fprintf(stderr, "dev: %s: %s\n", dir, strerror(errno));
+		return 0;
+	}
+	if (!S_ISDIR(st.st_mode) || st.st_uid != getuid() ||
+	    (st.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
+		fprintf(stderr, "dev: %s is not a directory that only this user "
+				"can write; refusing to use it\n", dir);
+		return 0;
+	}
+	return 1;
+}
+
 /* The state directory (0700) and the paths under it. */
 static int prepare_state(struct fleet *f)
 {
@@ -475,10 +617,17 @@ static int prepare_state(struct fleet *f)
 			strerror(errno));
 		return 1;
 	}
-	/* One runtime per agent: its socket and its release assets. */
+	if (!state_is_ours(f->state))
+		return 1;
+	/*
+	 * Per agent a runtime (its socket and its release assets) and a
+	 * sessiond (its socket; it makes its transcript directory itself).
+	 */
 	for (unsigned i = 1; i <= N_AGENTS; i++) {
 		snprintf(f->ee_socket[i - 1], sizeof f->ee_socket[i - 1],
 			 "%s/runtime-%u.sock", f->state, i);
+		snprintf(f->sd_socket[i - 1], sizeof f->sd_socket[i - 1],
+			 "%s/sessiond-%u.sock", f->state, i);
 		snprintf(releases, sizeof releases, "%s/releases-%u", f->state,
 			 i);
 		if (mkdir(releases, 0700) != 0 && errno != EEXIST) {
@@ -487,7 +636,7 @@ static int prepare_state(struct fleet *f)
 			return 1;
 		}
 	}
-	return 0;
+	return write_recipes(f);
 }
 
 static int parse_args(struct fleet *f, int argc, char **argv)
@@ -521,7 +670,7 @@ static int parse_args(struct fleet *f, int argc, char **argv)
 /*
  * Started in this order, each once the one before is ready: the ITA
  * (the others attest against it), the CP, then each agent after its
- * runtime.
+ * runtime and its sessiond.
  */
 static void add_children(struct fleet *f)
 {
@@ -531,10 +680,13 @@ static void add_children(struct fleet *f)
 					     .name = "cp"};
 	for (unsigned i = 1; i <= N_AGENTS; i++) {
 		struct child *rt = &f->kids[f->nkids++];
+		struct child *sd = &f->kids[f->nkids++];
 		struct child *ag = &f->kids[f->nkids++];
 
 		*rt = (struct child){.fleet = f, .role = "runtime", .index = i};
 		snprintf(rt->name, sizeof rt->name, "runtime-%u", i);
+		*sd = (struct child){.fleet = f, .role = "sessiond", .index = i};
+		snprintf(sd->name, sizeof sd->name, "sessiond-%u", i);
 		*ag = (struct child){.fleet = f, .role = "agent", .index = i};
 		snprintf(ag->name, sizeof ag->name, "dev-agent-%u", i);
 	}
@@ -560,8 +712,6 @@ int dd_dev_main(int argc, char **argv)
 	}
 	f.self[n] = '\0';
 	signal(SIGPIPE, SIG_IGN);
-	uv_loop_init(&loop);
-	f.loop = &loop;
 	if (dd_random_hex(f.ita_key, 16) != DD_OK ||
 	    dd_random_hex(f.cookie_secret, 32) != DD_OK ||
 	    dd_random_hex(f.oidc_token, 16) != DD_OK) {
@@ -570,6 +720,9 @@ int dd_dev_main(int argc, char **argv)
 	}
 	if (prepare_state(&f) != 0)
 		return 1;
+	/* Only now: a loop left unclosed by an early return would leak. */
+	uv_loop_init(&loop);
+	f.loop = &loop;
 	add_children(&f);
 	for (size_t i = 0; i < f.nkids; i++)
 		dd_buf_init(&f.kids[i].ready_line, 4096);

@@ -1,9 +1,10 @@
 /*
  * dev.h: `devopsdefender dev`, the embedded default. Supervises a whole
  * fleet on loopback (the local issuers, a CP, and two agents each in
- * front of its own local runtime; every one its own process started from
- * this same binary), prints where to point a browser and how to sign in
- * and deploy, and on Ctrl-C stops every child it started before exiting
+ * front of its own local runtime and sessiond; every one its own process
+ * started from this same binary), prints where to point a browser, how
+ * to sign in and deploy, and how to pair a device and open a shell, and
+ * on Ctrl-C stops every child it started before exiting
  * (docs/control-plane.md, "Dev fleet").
  */
 #ifndef DD_DEV_DEV_H

@@ -163,7 +163,7 @@ def test_dev_fleet_starts_prints_urls_and_stops_cleanly():
         assert request(int(port), path="/health").status == 200
     assert re.search(r"local ITA\s+http://127\.0\.0\.1:\d+", banner)
     kids = _children_of(p.pid)
-    assert len(kids) == 6              # ITA, CP, two runtimes, two agents
+    assert len(kids) == 8              # ITA, CP, per agent a runtime, a sessiond, the agent
     p.send_signal(signal.SIGINT)
     assert p.wait(20) == 0
     err = p.stderr.read()
