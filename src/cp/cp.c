@@ -555,6 +555,14 @@ static dd_err_t mount(struct boot *b, char *why, size_t why_len)
 				  .store = b->store, .dev = b->cfg->dev};
 	dd_err_t rc;
 
+	/* Registration creates agents' tunnels with the views' client. */
+	rc = make_cf_views(b, why, why_len);
+	if (rc)
+		return rc;
+	ro.cf = b->cf;
+	ro.cf_domain = b->cfg->cf_domain;
+	ro.cf_agent_port = b->cfg->cf.agent_port;
+	ro.cf_api_port = b->cfg->cf.agent_api_port;
 	rc = dd_cp_register_new(dd_service_loop(b->svc), &ro, &b->reg);
 	if (rc)
 		return rc;
@@ -567,9 +575,6 @@ static dd_err_t mount(struct boot *b, char *why, size_t why_len)
 	if (rc)
 		return rc;
 	n += dd_cp_pages_routes(b->pages, extra + n);
-	rc = make_cf_views(b, why, why_len);
-	if (rc)
-		return rc;
 	if (b->cf_views != NULL)
 		n += dd_cp_cf_routes(b->cf_views, extra + n);
 	rc = mount_api(b, why, why_len);

@@ -34,6 +34,23 @@
  * (status registering) and answered once committed: the reply carries
  * the id, hostname and ingress. The store must be closed (its queued
  * writes answered) before dd_cp_register_free.
+ *
+ * Ingress is direct (the agent's url, tunnel_token null) unless the CP
+ * has Cloudflare (opts.cf). Then an accepted registration first creates
+ * or reuses the tunnel named by the agent id, routes the agent's extras,
+ * its API hostname and its hostname "{agent id}.{domain}" (cp_ingress.h,
+ * cf_ops.h) and upserts their CNAMEs; only then is the agent recorded
+ * (ingress tunnel, hostname the public one) and answered with
+ * "tunnel_token" (the connector's: a secret, never logged). Legacy
+ * Access apps on the agent's hosts are deleted on the way (a failure
+ * there is only logged, spec 1.6). A Cloudflare
+ * failure records nothing and answers 502 (503 when cut short here) with
+ * code cloudflare_failed and Cloudflare's message. /ingress/replace for
+ * a tunnel agent applies the new ingress to its tunnel (CNAMEs of
+ * dropped extras that point at it are deleted) before the extras are
+ * stored; the answer adds extra_hostnames and removed_hostnames. The
+ * Cloudflare client must be shut down (its calls answered) before
+ * dd_cp_register_free.
  */
 #ifndef DD_CP_CP_REGISTER_H
 #define DD_CP_CP_REGISTER_H
@@ -45,6 +62,7 @@
 
 #include "attest/attestor.h"
 #include "auth/authz.h"
+#include "cloudflare/cf.h"
 #include "cp/store.h"
 #include "core/err.h"
 
@@ -61,6 +79,10 @@ typedef struct dd_cp_register_opts {
 	dd_store *store;              /* borrowed: where registrations go */
 	int64_t (*now)(void);         /* NULL: wall clock (registered_at) */
 	int dev;                      /* admit plain-http agent URLs */
+	dd_cf *cf;                    /* borrowed; NULL: direct ingress */
+	const char *cf_domain;        /* DD_CF_DOMAIN (copied) */
+	uint16_t cf_agent_port;       /* DD_CF_AGENT_PORT */
+	uint16_t cf_api_port;         /* DD_CF_AGENT_API_PORT */
 } dd_cp_register_opts;
 
 dd_err_t dd_cp_register_new(uv_loop_t *loop, const dd_cp_register_opts *o,
