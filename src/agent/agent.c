@@ -12,6 +12,7 @@
 #include "agent/noise_attest.h"
 #include "agent/ee_watch.h"
 #include "agent/metrics.h"
+#include "agent/page_reply.h"
 #include "agent/pages.h"
 #include "agent/shell_plane.h"
 #include "agent/registrar.h"
@@ -164,15 +165,6 @@ static void page_who(const struct agent *a, const dd_caller *who,
 			     .csrf = csrf};
 }
 
-static void respond_page(dd_http_req *req, dd_buf *page, dd_err_t rc)
-{
-	if (rc)
-		dd_http_respond_err(req, rc, NULL);
-	else
-		dd_http_respond(req, 200, "text/html; charset=utf-8", page->data,
-				page->len);
-}
-
 /* GET /: this VM's page, for admins and its tenant. */
 static void handle_page(dd_http_req *req, const dd_caller *who, void *ud)
 {
@@ -186,7 +178,7 @@ static void handle_page(dd_http_req *req, const dd_caller *who, void *ud)
 	page_who(a, who, csrf, &pw);
 	dd_buf_init(&page, 1024 * 1024);
 	rc = h ? dd_page_dashboard(&page, h, &pw) : DD_ERR_NOMEM;
-	respond_page(req, &page, rc);
+	dd_agent_page_reply(req, 200, &page, rc);
 	dd_buf_free(&page);
 	json_decref(h);
 }
@@ -218,9 +210,9 @@ static void wl_logs(dd_err_t err, json_t *reply, const char *why, void *ud)
 	(void)why;
 	dd_http_req_on_abort(p->req, NULL, NULL);
 	dd_buf_init(&page, 8 * 1024 * 1024);
-	respond_page(p->req, &page, dd_page_workload(&page, p->dep,
-						     err ? NULL : reply,
-						     &p->who));
+	dd_agent_page_reply(p->req, 200, &page,
+			    dd_page_workload(&page, p->dep, err ? NULL : reply,
+					     &p->who));
 	dd_buf_free(&page);
 	json_decref(p->dep);
 	dd_free(p);

@@ -6,6 +6,7 @@
 
 #include <jansson.h>
 
+#include "agent/page_reply.h"
 #include "agent/pages.h"
 #include "core/alloc.h"
 #include "core/buf.h"
@@ -44,15 +45,6 @@ static void page_who(const dd_device_api *api, const dd_caller *who,
 			     .dev = api->dev || who->session.dev, .csrf = csrf};
 }
 
-static void send_page(dd_http_req *req, int status, dd_buf *page, dd_err_t rc)
-{
-	if (rc)
-		dd_http_respond_err(req, rc, NULL);
-	else
-		dd_http_respond(req, status, "text/html; charset=utf-8",
-				page->data, page->len);
-}
-
 static void notice(dd_device_api *api, dd_http_req *req, const dd_caller *who,
 		   int status, const char *title, const char *detail)
 {
@@ -62,7 +54,8 @@ static void notice(dd_device_api *api, dd_http_req *req, const dd_caller *who,
 
 	page_who(api, who, csrf, &pw);
 	dd_buf_init(&page, PAGE_MAX);
-	send_page(req, status, &page, dd_page_notice(&page, title, detail, &pw));
+	dd_agent_page_reply(req, status, &page,
+			    dd_page_notice(&page, title, detail, &pw));
 	dd_buf_free(&page);
 }
 
@@ -77,6 +70,7 @@ static void handle_enroll(dd_http_req *req, const dd_caller *who, void *ud)
 	uint8_t key[DD_DEVICE_KEY_LEN];
 	dd_page_who pw;
 	dd_buf page;
+	dd_err_t rc;
 
 	/* Refusals are pages too (200, as the reference): a person reads them. */
 	if (dd_device_key_parse(pub, key, why, sizeof why) != DD_OK) {
@@ -90,9 +84,9 @@ static void handle_enroll(dd_http_req *req, const dd_caller *who, void *ud)
 	dd_hex_encode(key, sizeof key, hex);
 	page_who(api, who, csrf, &pw);
 	dd_buf_init(&page, PAGE_MAX);
-	send_page(req, 200, &page,
-		  dd_page_enroll(&page, hex, clean, api->hostname,
-				 dd_devices_is_trusted(api->devices, key), &pw));
+	rc = dd_page_enroll(&page, hex, clean, api->hostname,
+			    dd_devices_is_trusted(api->devices, key), &pw);
+	dd_agent_page_reply(req, 200, &page, rc);
 	dd_buf_free(&page);
 }
 
@@ -134,7 +128,8 @@ static void handle_list(dd_http_req *req, const dd_caller *who, void *ud)
 	if (wants_page(req)) {
 		page_who(api, who, csrf, &pw);
 		dd_buf_init(&page, 8 * PAGE_MAX);
-		send_page(req, 200, &page, dd_page_devices(&page, arr, &pw));
+		dd_agent_page_reply(req, 200, &page,
+				    dd_page_devices(&page, arr, &pw));
 		dd_buf_free(&page);
 		json_decref(arr);
 		return;

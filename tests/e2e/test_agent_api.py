@@ -51,6 +51,32 @@ def call(agent, method, path, token=None, body=None):
     return request(agent.port, method, path, h, data)
 
 
+# What every agent HTML page answers with (issue 7, agent/page_reply.c).
+PAGE_CSP = ("default-src 'none'; style-src 'self'; img-src 'self' data:; "
+            "form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+PAGE_HEADERS = {"content-security-policy": PAGE_CSP,
+                "x-content-type-options": "nosniff",
+                "referrer-policy": "same-origin",
+                "cache-control": "no-store",
+                "content-type": "text/html; charset=utf-8"}
+
+
+def assert_page_headers(r):
+    """An HTML page with each of the page headers, exactly once."""
+    for name, value in PAGE_HEADERS.items():
+        got = [v for k, v in r.headers if k == name]
+        assert got == [value], (r.status, name, got)
+
+
+def assert_json_answer(r):
+    """JSON as before: no page policy, the server's defaults only."""
+    assert r.header("content-type") == "application/json", r.headers
+    assert r.header("content-security-policy") is None
+    assert r.header("referrer-policy") is None
+    assert [v for k, v in r.headers if k == "x-content-type-options"] == ["nosniff"]
+    r.json()
+
+
 def health(agent):
     return request(agent.port, "GET", "/health").json()
 
@@ -211,9 +237,15 @@ def test_pages_show_workloads_and_escape_everything(start, ita_env, oidc, ee):
     assert b"SIMULATED" in p.body and b"fleet admin" in p.body
     # Only our own stylesheet; no scripts, nothing from elsewhere.
     assert b"<script" not in p.body and b"http" not in p.body.split(b"<main>")[0]
+    assert_page_headers(p)
     w = request(a.port, "GET", "/workload/id-1", cookie)
     assert w.status == 200 and b"log of id-1" in w.body
-    assert request(a.port, "GET", "/workload/nope", cookie).status == 404
+    assert_page_headers(w)
+    # An unknown workload is a JSON 404 (no HTML error page), as is /health.
+    r = request(a.port, "GET", "/workload/nope", cookie)
+    assert r.status == 404
+    assert_json_answer(r)
+    assert_json_answer(request(a.port, "GET", "/health", cookie))
 
 
 def test_deploy_refuses_malformed_workloads_by_field(agent, oidc, ee):

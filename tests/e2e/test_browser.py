@@ -49,3 +49,36 @@ def test_a_stranger_sees_refusal_not_data(start, ita_env, oidc, ee):
     page = browser.visit(f"http://127.0.0.1:{a.port}/",
                          {"dd_agent_session": cookie})
     assert "mallory" in page["text"] and "Workloads" not in page["text"]
+
+
+def test_the_page_policy_holds_in_chromium(start, ita_env, oidc, ee):
+    """The agent's Content-Security-Policy as Chromium enforces it: the
+    page itself loads clean (our stylesheet, the data: icon), while an
+    inline style, a script and an image from elsewhere slipped into it
+    are refused."""
+    cp = start([DD_BIN, "cp"], dict(ita_env, **OWNER))
+    a = start([DD_BIN, "agent"], agent_env(
+        ita_env, oidc, ee, DD_CP_URL=f"http://127.0.0.1:{cp.port}"))
+    cookie = agent_cookie(cp, a, session_claims())
+    base = f"http://127.0.0.1:{a.port}"
+    with browser.Browser() as b:
+        b._run(b.page.call("Network.setCookie", name="dd_agent_session",
+                           value=cookie, url=base + "/"))
+        b.goto(base + "/")
+        assert b.eval("document.styleSheets.length") == 1
+        assert b.errors == [] and b.console == []
+        refused = b.eval("""new Promise(done => {
+            const seen = [];
+            document.addEventListener('securitypolicyviolation',
+                                      e => seen.push(e.effectiveDirective));
+            const s = document.createElement('style');
+            s.textContent = 'body { display: none }';
+            const i = document.createElement('img');
+            i.src = 'http://127.0.0.2:9/x.png';
+            const j = document.createElement('script');
+            j.src = '/static/fleet.js';
+            document.body.append(s, i, j);
+            setTimeout(() => done(seen.sort()), 1000);
+        })""")
+        assert refused == ["img-src", "script-src-elem", "style-src-elem"]
+        assert b.eval("getComputedStyle(document.body).display") != "none"

@@ -23,6 +23,7 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from conftest import DD_BIN, request
 from test_agent_api import OWNER, agent_env, call, ee, oidc  # noqa: F401 (fixtures)
+from test_agent_api import assert_json_answer, assert_page_headers
 from test_auth import cookies_of, mint_session, session_claims, split, ticket_into_agent
 import browser
 
@@ -337,6 +338,53 @@ def test_enrollment_page(fleet):
         assert r.status == 200 and title.encode() in r.body, query
     # Nothing was paired by looking.
     assert alice.devices() == {}
+
+
+def test_every_page_carries_the_page_headers(fleet):
+    """Issue 7: the enrollment page, its refusal cards, the device list
+    and the form's error pages all carry the page policy; the same
+    routes' JSON answers and the refusals (JSON) do not."""
+    cp, a = fleet
+    alice = Session(cp, a)
+    k, other = device_key(), device_key()
+    for query in (f"pubkey={k}&label=x", f"pubkey={k[:10]}&label=x",
+                  f"pubkey={k}&label=%20"):
+        r = alice.get("/admin/enroll?" + query, Accept="text/html")
+        assert r.status == 200, query
+        assert_page_headers(r)
+    r = alice.pair(k, "laptop")
+    assert r.status == 201
+    assert_json_answer(r)
+    r = alice.get("/api/v1/devices", Accept="text/html")
+    assert r.status == 200 and b"laptop" in r.body and b">Revoke<" in r.body
+    assert_page_headers(r)
+    assert_json_answer(alice.get("/api/v1/devices"))
+    # The forms' errors are pages (400, 404); the JSON API's stay JSON.
+    h = dict(alice.headers(csrf=False),
+             **{"Content-Type": "application/x-www-form-urlencoded"})
+    form = urllib.parse.urlencode({"csrf": alice.csrf, "pubkey": "nothex",
+                                   "label": "x"}).encode()
+    r = request(a.port, "POST", "/api/v1/devices", h, form)
+    assert r.status == 400 and b"Not paired" in r.body
+    assert_page_headers(r)
+    r = request(a.port, "POST", f"/api/v1/devices/{other}/revoke", h,
+                urllib.parse.urlencode({"csrf": alice.csrf}).encode())
+    assert r.status == 404 and b"Not revoked" in r.body
+    assert_page_headers(r)
+    r = alice.revoke(other)
+    assert r.status == 404
+    assert_json_answer(r)
+    r = alice.revoke(k)
+    assert r.status == 200
+    assert_json_answer(r)
+    # Refusals are JSON even to a browser: there is no HTML 401/403.
+    mallory = Session(cp, a, **MALLORY)
+    r = mallory.get(f"/admin/enroll?pubkey={k}&label=x", Accept="text/html")
+    assert r.status == 403
+    assert_json_answer(r)
+    r = request(a.port, "GET", "/api/v1/devices", {"Accept": "application/json"})
+    assert r.status == 401
+    assert_json_answer(r)
 
 
 def quote_report_data(quote):
