@@ -102,6 +102,9 @@ typedef struct dd_cf_settings {
 	uint16_t agent_port;
 	uint16_t agent_api_port;
 	char *cp_extras;        /* "label:port,..." */
+	uint64_t reap_grace_secs;    /* DD_CF_REAP_GRACE_SECS */
+	uint64_t reap_interval_secs; /* DD_CF_REAP_INTERVAL_SECS */
+	uint64_t reap_max;           /* DD_CF_REAP_MAX */
 } dd_cf_settings;
 
 typedef struct dd_config {
@@ -145,6 +148,8 @@ typedef struct dd_config {
 	char *public_url;       /* DD_PUBLIC_URL, may be NULL (derived) */
 	char *store_path;       /* DD_STORE_PATH (cp): a file or ":memory:" */
 	uint64_t scrape_interval_secs; /* DD_SCRAPE_INTERVAL (cp) */
+	uint64_t scrape_grace_secs;    /* DD_SCRAPE_GRACE (cp) */
+	uint64_t scrape_dead_secs;     /* DD_SCRAPE_DEAD_AFTER (cp) */
 	char *predecessor_url;  /* DD_PREDECESSOR_URL (cp), may be NULL */
 	char *cookie_secret;    /* DD_AUTH_COOKIE_SECRET, secret (cp) */
 	char *cookie_domain;    /* DD_AUTH_COOKIE_DOMAIN, may be NULL */

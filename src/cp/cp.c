@@ -19,6 +19,7 @@
 #include "cp/cp_enroll.h"
 #include "cp/cp_hydrate.h"
 #include "cp/cp_pages.h"
+#include "cp/cp_reap.h"
 #include "cp/cp_register.h"
 #include "cp/cp_self.h"
 #include "cp/cp_stonith.h"
@@ -295,6 +296,7 @@ struct boot {
 	dd_cp_stonith *stonith;  /* our tunnel, cloudflared; NULL without CF */
 	dd_cf *cf;               /* the views' client; NULL without CF */
 	dd_cp_cf *cf_views;      /* the /admin/cf views; NULL without CF */
+	dd_cp_reap *reap;        /* orphan reaping; NULL without CF */
 	dd_err_t err;       /* why the boot failed, DD_OK otherwise */
 };
 
@@ -409,6 +411,8 @@ static void on_shutdown(void *ud)
 	/* The collector verifies with the attestor: it goes first. */
 	dd_cp_collect_free(b->collect);
 	b->collect = NULL;
+	/* Before the store closes: no store read, no new delete. */
+	dd_cp_reap_stop(b->reap);
 	dd_cp_hydrate_cancel(b->hydrate);
 	b->hydrate = NULL;
 	dd_cp_self_close(b->self);
@@ -588,6 +592,43 @@ static dd_err_t mount(struct boot *b, char *why, size_t why_len)
 	return rc;
 }
 
+static bool reap_serving(void *ud)
+{
+	struct boot *b = ud;
+
+	return dd_cp_stonith_serving(b->stonith);
+}
+
+static const char *reap_own_cp(void *ud)
+{
+	struct boot *b = ud;
+
+	return dd_cp_stonith_tunnel(b->stonith);
+}
+
+/*
+ * Reaping rides on the collector's ticks and the views' client, only
+ * with Cloudflare (and so STONITH) configured.
+ */
+static dd_err_t make_reaper(struct boot *b)
+{
+	const dd_config *cfg = b->cfg;
+	dd_err_t rc;
+
+	if (b->cf == NULL || b->stonith == NULL)
+		return DD_OK;
+	rc = dd_cp_reap_new(&(dd_cp_reap_opts){
+		.cf = b->cf, .store = b->store, .env = cfg->env,
+		.domain = cfg->cf_domain,
+		.grace_ms = cfg->cf.reap_grace_secs * 1000,
+		.interval_ms = cfg->cf.reap_interval_secs * 1000,
+		.max = (unsigned)cfg->cf.reap_max, .serving = reap_serving,
+		.own_cp = reap_own_cp, .ud = b}, &b->reap);
+	if (rc == DD_OK)
+		dd_cp_collect_set_reaper(b->collect, b->reap);
+	return rc;
+}
+
 /* Every collector tick refreshes the CP's own entry (spec 6.2). */
 static void refresh_self(void *ud)
 {
@@ -650,6 +691,8 @@ static dd_err_t boot(struct boot *b)
 	if (rc == DD_OK)
 		rc = mount(b, why, sizeof why);
 	if (rc == DD_OK)
+		rc = make_reaper(b);
+	if (rc == DD_OK)
 		rc = dd_service_on_shutdown(b->svc, on_shutdown, b);
 	if (rc == DD_OK)
 		rc = dd_service_on_drained(b->svc, on_drained, b);
@@ -682,6 +725,7 @@ dd_err_t dd_cp_run(const dd_config *cfg)
 		on_shutdown(&b);
 	} else {
 		dd_cp_collect_free(b.collect);
+		dd_cp_reap_stop(b.reap);
 		dd_cp_hydrate_cancel(b.hydrate);
 		dd_cp_self_close(b.self);
 		dd_attestor_free(b.att);
@@ -694,6 +738,8 @@ dd_err_t dd_cp_run(const dd_config *cfg)
 	/* The store has answered its last write: nothing points here now. */
 	dd_service_free(b.svc);
 	dd_cp_cf_free(b.cf_views);
+	/* The client was shut down in on_drained: nothing is in flight. */
+	dd_cp_reap_free(b.reap);
 	dd_cf_free(b.cf);
 	dd_cp_register_free(b.reg);
 	dd_cp_pages_free(b.pages);

@@ -16,6 +16,7 @@ struct dd_cp_collect {
 	size_t n_batch;
 	void (*on_tick)(void *ud);
 	void *tick_ud;
+	dd_cp_reap *reap;         /* NULL without Cloudflare */
 };
 
 /* The targets being gathered by one scan. */
@@ -181,6 +182,24 @@ static void flush(dd_cp_collect *cc)
 }
 
 /*
+ * A dead agent's Cloudflare resources go with it (cp_reap.h): what the
+ * store knew of it is read before the record is removed.
+ */
+static void queue_reap(dd_cp_collect *cc, const char *agent_id)
+{
+	dd_store_agent a;
+
+	if (cc->reap == NULL)
+		return;
+	if (dd_store_get(cc->store, agent_id, &a) != DD_OK) {
+		dd_store_agent_init(&a);
+		copy(a.agent_id, sizeof a.agent_id, agent_id);
+	}
+	dd_cp_reap_dead(cc->reap, &a);
+	dd_store_agent_clear(&a);
+}
+
+/*
  * Failures are batched: a tick over a large fleet where every scrape
  * fails at once (a network outage) must not queue one write per agent.
  */
@@ -194,6 +213,7 @@ static void failed(void *ud, const dd_collect_target *t,
 	if (f->new_status == DD_COLLECT_DEAD) {
 		dd_log_warn("collector: %s is dead (%s); removing it",
 			    t->agent_id, f->why);
+		queue_reap(cc, t->agent_id);
 		rc = dd_store_delete(cc->store, t->agent_id, on_written, cc);
 		if (rc)
 			dd_log_warn("collector: %s: cannot remove it: %s",
@@ -233,6 +253,12 @@ static void tick_done(void *ud, const dd_collector_stats *st)
 	flush(cc);
 	if (cc->on_tick != NULL)
 		cc->on_tick(cc->tick_ud);
+	dd_cp_reap_tick(cc->reap);
+}
+
+void dd_cp_collect_set_reaper(dd_cp_collect *cc, dd_cp_reap *reap)
+{
+	cc->reap = reap;
 }
 
 void dd_cp_collect_on_tick(dd_cp_collect *cc, void (*fn)(void *ud), void *ud)
@@ -247,7 +273,9 @@ dd_err_t dd_cp_collect_new(const dd_config *cfg, uv_loop_t *loop,
 {
 	dd_cp_collect *cc = dd_calloc(1, sizeof *cc);
 	dd_collector_opts o = {.att = att, .ca_file = cfg->ca_file,
-			       .interval_ms = cfg->scrape_interval_secs * 1000};
+			       .interval_ms = cfg->scrape_interval_secs * 1000,
+			       .grace_ms = cfg->scrape_grace_secs * 1000,
+			       .dead_after_ms = cfg->scrape_dead_secs * 1000};
 	dd_collector_ops ops = {.targets = targets, .healthy = healthy,
 				.failed = failed, .skipped = skipped,
 				.tick_done = tick_done};

@@ -14,6 +14,7 @@
 #include "core/config.h"
 #include "core/err.h"
 #include "cp/collector.h"
+#include "cp/cp_reap.h"
 #include "cp/store.h"
 
 typedef struct dd_cp_collect dd_cp_collect;
@@ -29,6 +30,12 @@ void dd_cp_collect_start(dd_cp_collect *cc);
  * stops it. Set before dd_cp_collect_start.
  */
 void dd_cp_collect_on_tick(dd_cp_collect *cc, void (*fn)(void *ud), void *ud);
+/*
+ * Cloudflare reaping (cp_reap.h): dead agents are queued to reap before
+ * their record goes, and every tick may start a pass. NULL: none.
+ * reap is borrowed; unset it or free this first.
+ */
+void dd_cp_collect_set_reaper(dd_cp_collect *cc, dd_cp_reap *reap);
 /* One extra tick soon (after a registration, say). */
 void dd_cp_collect_wake(dd_cp_collect *cc);
 /* Stops, cancels scrapes in flight; before the attestor and store go. */

@@ -33,6 +33,7 @@ struct dd_cp_stonith {
 	unsigned attempts;       /* at creating our tunnel */
 	bool shutting_down;      /* the service is stopping */
 	bool closing;
+	bool survivor;           /* our eviction pass saw no newer CP */
 };
 
 /* Our tunnel: attempts before giving up, first wait (then doubled). */
@@ -446,6 +447,7 @@ static void op_eviction_done(void *ud, unsigned deleted)
 	dd_cp_stonith *cs = ud;
 
 	(void)deleted;
+	cs->survivor = true;
 	cs->pending++;
 	if (dd_cf_op_upsert_cname(cs->cf, cs->cfg->hostname, cs->own_id,
 				  on_claimed, cs) != DD_OK) {
@@ -654,6 +656,13 @@ const char *dd_cp_stonith_state(const dd_cp_stonith *cs)
 	if (cs == NULL || cs->st == NULL)
 		return dd_stonith_state_name(DD_STONITH_SERVING);
 	return dd_stonith_state_name(dd_stonith_get_state(cs->st));
+}
+
+bool dd_cp_stonith_serving(const dd_cp_stonith *cs)
+{
+	return cs != NULL && cs->st != NULL && cs->survivor &&
+	       !cs->shutting_down &&
+	       dd_stonith_get_state(cs->st) == DD_STONITH_SERVING;
 }
 
 const char *dd_cp_stonith_tunnel(const dd_cp_stonith *cs)

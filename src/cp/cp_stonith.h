@@ -72,6 +72,13 @@ void dd_cp_stonith_start(dd_cp_stonith *cs, uint16_t port);
 /* "serving", "draining" or "evicted"; "serving" for NULL. */
 const char *dd_cp_stonith_state(const dd_cp_stonith *cs);
 
+/*
+ * True only for the serving CP of its env: our eviction pass finished
+ * and listed no newer CP, and we are not draining, evicted or stopping.
+ * False for NULL (no Cloudflare: there is nothing to serve through).
+ */
+bool dd_cp_stonith_serving(const dd_cp_stonith *cs);
+
 /* Our tunnel's name once created ("" before). */
 const char *dd_cp_stonith_tunnel(const dd_cp_stonith *cs);
 

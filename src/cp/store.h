@@ -368,6 +368,7 @@ typedef struct dd_store_brief {
 	dd_principal owner;
 	dd_ingress_kind ingress;
 	char ingress_url[DD_STORE_URL_MAX + 1];  /* DIRECT only */
+	char tunnel_id[DD_STORE_TUNNEL_MAX + 1]; /* "" unless tunnel */
 	int64_t last_seen_ms, registered_at_ms;
 	int64_t deployment_count, unit_count, oracle_count;
 } dd_store_brief;

@@ -352,7 +352,7 @@ dd_err_t dd_store_list(dd_store *s, dd_store_agent **out, size_t *n_out,
 enum scan_col {
 	S_ID, S_HOST, S_VM, S_ATT, S_STATUS, S_MODE, S_INTEGRITY, S_OKIND,
 	S_ONAME, S_OID, S_IKIND, S_IURL, S_SEEN, S_REG, S_DEPL, S_UNITS,
-	S_ORACLES
+	S_ORACLES, S_TUNNEL
 };
 
 /* The current R_SCAN row into b: INVALID for a row that fails a check. */
@@ -403,6 +403,8 @@ static dd_err_t row_to_brief(sqlite3_stmt *st, dd_store_brief *b)
 	if (rc == DD_OK)
 		rc = col_text(st, S_IURL, b->ingress_url,
 			      sizeof b->ingress_url);
+	if (rc == DD_OK)
+		rc = col_text(st, S_TUNNEL, b->tunnel_id, sizeof b->tunnel_id);
 	if (rc)
 		return rc;
 	if (!dd_store_id_ok(b->agent_id))

@@ -181,7 +181,7 @@ const char *const dd_store_rsql[R__COUNT] = {
 		   " status, agent_mode, integrity_state, owner_kind,"
 		   " owner_name, owner_id, ingress_kind, ingress_url,"
 		   " last_seen, registered_at, deployment_count, unit_count,"
-		   " oracle_count FROM agents ORDER BY agent_id",
+		   " oracle_count, tunnel_id FROM agents ORDER BY agent_id",
 };
 
 dd_err_t dd_store_sqlite_err(int rc)

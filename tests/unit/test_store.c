@@ -1245,6 +1245,7 @@ static void test_scan_and_cp_entry(void **state)
 	assert_string_equal(w.last.agent_id, "dd-production-agent-1");
 	assert_string_equal(w.last.ingress_url, "https://a1.example");
 	assert_int_equal(w.last.ingress, DD_INGRESS_DIRECT);
+	assert_string_equal(w.last.tunnel_id, "");
 	assert_int_equal(w.last.status, DD_AGENT_HEALTHY);
 	assert_true(w.last.has_owner);
 	assert_string_equal(w.last.owner.name, "posix4e");
@@ -1314,6 +1315,17 @@ static void test_scan_and_cp_entry(void **state)
 		assert_int_equal(dd_store_mark_failures(s, v,
 			DD_STORE_MAX_BATCH + 1, on_done, &d), DD_ERR_INVALID);
 	}
+	/* A tunnel agent's brief names its tunnel (reaping reads it). */
+	dd_store_agent_clear(&a);
+	make_agent(&a, "dd-production-agent-2", "vm-2", T0 + 7);
+	assert_int_equal(settle(f, &d, dd_store_upsert(s, &a, 0, NULL,
+						       on_done, &d)), DD_OK);
+	memset(&w, 0, sizeof w);
+	assert_int_equal(dd_store_scan(s, on_brief, &w, NULL), DD_OK);
+	assert_string_equal(w.last.agent_id, "dd-production-agent-2");
+	assert_int_equal(w.last.ingress, DD_INGRESS_TUNNEL);
+	assert_string_equal(w.last.tunnel_id,
+			    "6ff42ae2-765d-4adf-8112-31c55c1551ef");
 	close_store(f, s);
 	dd_store_agent_clear(&a);
 	dd_store_agent_clear(&cp);

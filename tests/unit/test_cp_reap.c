@@ -1,0 +1,602 @@
+/*
+ * The decision half of reaping (cp/cp_reap.h): which tunnels, CNAMEs and
+ * Access apps may be deleted given a listing, the store's agents, the
+ * queued dead agents, the clock, the grace, the env, and whether this CP
+ * serves and the view is whole. Every rule is tested both ways: what
+ * goes, and the neighbour that must stay. The passes themselves run end
+ * to end in tests/e2e/test_reap.py.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include <cmocka.h>
+
+#include "core/alloc.h"
+#include "cp/cp_reap.h"
+
+#define ENV "pr-7"
+#define DOMAIN "example.com"
+#define GRACE_MS (900 * 1000)
+/* 2026-11-30T06:00:00Z */
+#define NOW_MS INT64_C(1796018400000)
+
+#define U(n) "0000000" #n "-1111-4222-8333-444444444444"
+#define OWN_CP "dd-pr-7-cp-" U(0)
+
+/* RFC 3339 for NOW_MS - ago_s. */
+static const char *ago(int64_t ago_s)
+{
+	static char buf[8][40];
+	static unsigned k;
+	int64_t s = NOW_MS / 1000 - ago_s;
+	char *b = buf[k++ % 8];
+	time_t t = (time_t)s;
+	struct tm tm;
+
+	gmtime_r(&t, &tm);
+	strftime(b, 40, "%Y-%m-%dT%H:%M:%SZ", &tm);
+	return b;
+}
+
+static json_t *tunnel(const char *id, const char *name, const char *created,
+		      int deleted)
+{
+	json_t *t = json_pack("{s:s, s:s, s:n}", "id", id, "name", name,
+			      "deleted_at");
+
+	if (created != NULL)
+		json_object_set_new(t, "created_at", json_string(created));
+	if (deleted)
+		json_object_set_new(t, "deleted_at",
+				    json_string(ago(10)));
+	return t;
+}
+
+/* The listing every test starts from: our CP, an hour old. */
+static json_t *listing(void)
+{
+	json_t *l = json_array();
+
+	json_array_append_new(l, tunnel("cp-own", OWN_CP, ago(3600), 0));
+	return l;
+}
+
+static void add(json_t *l, const char *id, const char *name,
+		const char *created)
+{
+	json_array_append_new(l, tunnel(id, name, created, 0));
+}
+
+static dd_cp_reap_input input(const json_t *l)
+{
+	return (dd_cp_reap_input){.env = ENV, .domain = DOMAIN,
+				  .own_cp = OWN_CP, .tunnels = l,
+				  .serving = true, .store_complete = true,
+				  .now_ms = NOW_MS, .grace_ms = GRACE_MS,
+				  .max = 20};
+}
+
+static const dd_cp_reap_item *find(const dd_cp_reap_plan *p, const char *name)
+{
+	for (size_t i = 0; i < p->n; i++)
+		if (strcmp(p->items[i].name, name) == 0)
+			return &p->items[i];
+	return NULL;
+}
+
+static void test_env_tunnel(void **state)
+{
+	(void)state;
+	assert_true(dd_cp_reap_env_tunnel("dd-pr-7-agent-" U(1), ENV, "agent"));
+	assert_true(dd_cp_reap_env_tunnel("dd-pr-7-agent-0123456789abcdef",
+					  ENV, "agent"));
+	assert_true(dd_cp_reap_env_tunnel(OWN_CP, ENV, "cp"));
+	assert_false(dd_cp_reap_env_tunnel(OWN_CP, ENV, "agent"));
+	assert_false(dd_cp_reap_env_tunnel("dd-pr-7-agent-" U(1), ENV, "cp"));
+	/* Other envs, including ones that share our env as a prefix. */
+	assert_false(dd_cp_reap_env_tunnel("dd-pr-70-agent-" U(1), ENV,
+					   "agent"));
+	assert_false(dd_cp_reap_env_tunnel("dd-pr-8-agent-" U(1), ENV,
+					   "agent"));
+	assert_false(dd_cp_reap_env_tunnel("dd-pr-agent-agent-" U(1), "pr",
+					   "agent"));
+	assert_false(dd_cp_reap_env_tunnel("dd-pr-7-agent-x-agent-" U(1), ENV,
+					   "agent"));
+	/* Tails: empty, upper case, foreign characters, too long. */
+	assert_false(dd_cp_reap_env_tunnel("dd-pr-7-agent-", ENV, "agent"));
+	assert_false(dd_cp_reap_env_tunnel("dd-pr-7-agent-ABCDEF", ENV,
+					   "agent"));
+	assert_false(dd_cp_reap_env_tunnel("dd-pr-7-agent-abc.d", ENV,
+					   "agent"));
+	assert_true(dd_cp_reap_env_tunnel(
+		"dd-pr-7-agent-"
+		"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+		ENV, "agent"));
+	assert_false(dd_cp_reap_env_tunnel(
+		"dd-pr-7-agent-"
+		"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef0",
+		ENV, "agent"));
+	assert_false(dd_cp_reap_env_tunnel("pr-7-agent-" U(1), ENV, "agent"));
+	assert_false(dd_cp_reap_env_tunnel(NULL, ENV, "agent"));
+}
+
+/* Unknown tunnels: only this env's agents, unclaimed, past the grace. */
+static void test_orphans(void **state)
+{
+	json_t *l = listing();
+	dd_cp_reap_known known[3] = {
+		{.agent_id = "dd-pr-7-agent-" U(2)},
+		{.agent_id = "dd-pr-7-agent-aaaaaaaaaaaaaaaa",
+		 .tunnel_id = "t-claimed"},
+		{.agent_id = "vm-x", .host_label = "dd-pr-7-agent-" U(3)},
+	};
+	dd_cp_reap_input in;
+	dd_cp_reap_plan p;
+	const dd_cp_reap_item *it;
+
+	(void)state;
+	add(l, "t-old", "dd-pr-7-agent-" U(1), ago(3600));
+	add(l, "t-young", "dd-pr-7-agent-" U(4), ago(60));
+	add(l, "t-edge", "dd-pr-7-agent-" U(5), ago(900));
+	add(l, "t-past", "dd-pr-7-agent-" U(6), ago(901));
+	add(l, "t-undated", "dd-pr-7-agent-" U(7), NULL);
+	add(l, "t-known-name", "dd-pr-7-agent-" U(2), ago(3600));
+	add(l, "t-claimed", "dd-pr-7-agent-" U(8), ago(3600));
+	add(l, "t-known-host", "dd-pr-7-agent-" U(3), ago(3600));
+	add(l, "t-other-env", "dd-pr-8-agent-" U(1), ago(3600));
+	add(l, "t-cp-old", "dd-pr-7-cp-" U(9), ago(7200));
+	add(l, "t-foreign", "my-own-tunnel", ago(7200));
+	add(l, "t-ambiguous", "dd-pr-7-agent-x-agent-" U(1), ago(7200));
+	add(l, "bad/id", "dd-pr-7-agent-" U(9), ago(7200));
+	json_array_append_new(l, tunnel("t-deleted", "dd-pr-7-agent-"
+					"bbbbbbbbbbbbbbbb", ago(7200), 1));
+	in = input(l);
+	in.known = known;
+	in.n_known = 3;
+	assert_int_equal(dd_cp_reap_plan_make(&in, &p), DD_OK);
+	assert_int_equal(p.verdict, DD_REAP_GO);
+	assert_int_equal(p.n, 2);
+	/* Oldest first. */
+	assert_string_equal(p.items[0].tunnel_id, "t-old");
+	assert_string_equal(p.items[1].tunnel_id, "t-past");
+	it = find(&p, "dd-pr-7-agent-" U(1));
+	assert_non_null(it);
+	assert_false(it->dead);
+	assert_string_equal(it->cname_target, "t-old");
+	assert_string_equal(it->host, "dd-pr-7-agent-" U(1) "." DOMAIN);
+	assert_int_equal(it->age_ms, 3600 * 1000);
+	assert_int_equal(p.young, 2);   /* t-young, t-edge (exactly grace) */
+	assert_int_equal(p.undated, 1);
+	assert_int_equal(p.deferred, 0);
+	dd_cp_reap_plan_clear(&p);
+
+	/* A longer grace keeps the 901 s one too. */
+	in.grace_ms = 3000 * 1000;
+	assert_int_equal(dd_cp_reap_plan_make(&in, &p), DD_OK);
+	assert_int_equal(p.n, 1);
+	assert_string_equal(p.items[0].tunnel_id, "t-old");
+	dd_cp_reap_plan_clear(&p);
+	json_decref(l);
+}
+
+/* Nothing at all unless this CP serves its env and the view is whole. */
+static void test_verdicts(void **state)
+{
+	json_t *l = listing();
+	dd_cp_reap_gone dead = {.agent_id = "dd-pr-7-agent-" U(2),
+				.tunnel_id = "t-dead"};
+	dd_cp_reap_input in;
+	dd_cp_reap_plan p;
+
+	(void)state;
+	add(l, "t-old", "dd-pr-7-agent-" U(1), ago(3600));
+	add(l, "t-dead", "dd-pr-7-agent-" U(2), ago(3600));
+	in = input(l);
+	in.dead = &dead;
+	in.n_dead = 1;
+
+	assert_int_equal(dd_cp_reap_plan_make(&in, &p), DD_OK);
+	assert_int_equal(p.verdict, DD_REAP_GO);
+	assert_int_equal(p.n, 2);
+	dd_cp_reap_plan_clear(&p);
+
+	in.serving = false;
+	assert_int_equal(dd_cp_reap_plan_make(&in, &p), DD_OK);
+	assert_int_equal(p.verdict, DD_REAP_NOT_SERVING);
+	assert_int_equal(p.n, 0);
+	assert_int_equal(p.dead_used, 0); /* the dead wait */
+	dd_cp_reap_plan_clear(&p);
+	in.serving = true;
+
+	in.degraded = true;
+	assert_int_equal(dd_cp_reap_plan_make(&in, &p), DD_OK);
+	assert_int_equal(p.verdict, DD_REAP_DEGRADED);
+	assert_int_equal(p.n, 0);
+	assert_int_equal(p.dead_used, 0);
+	dd_cp_reap_plan_clear(&p);
+	in.degraded = false;
+
+	in.tunnels = NULL; /* no listing at all */
+	assert_int_equal(dd_cp_reap_plan_make(&in, &p), DD_OK);
+	assert_int_equal(p.verdict, DD_REAP_DEGRADED);
+	dd_cp_reap_plan_clear(&p);
+	in.tunnels = l;
+
+	in.own_cp = "";
+	assert_int_equal(dd_cp_reap_plan_make(&in, &p), DD_OK);
+	assert_int_equal(p.verdict, DD_REAP_NOT_LISTED);
+	dd_cp_reap_plan_clear(&p);
+	in.own_cp = "dd-pr-7-cp-" U(5); /* not in the listing */
+	assert_int_equal(dd_cp_reap_plan_make(&in, &p), DD_OK);
+	assert_int_equal(p.verdict, DD_REAP_NOT_LISTED);
+	assert_int_equal(p.n, 0);
+	dd_cp_reap_plan_clear(&p);
+	in.own_cp = OWN_CP;
+	json_decref(l);
+}
+
+/* Another CP of our env: older is fine, newer (or undated) holds us. */
+static void test_newer_cp(void **state)
+{
+	json_t *l;
+	dd_cp_reap_input in;
+	dd_cp_reap_plan p;
+
+	(void)state;
+	l = listing();
+	add(l, "t-old", "dd-pr-7-agent-" U(1), ago(3600));
+	add(l, "cp-older", "dd-pr-7-cp-" U(1), ago(7200));
+	add(l, "cp-other-env", "dd-pr-8-cp-" U(1), ago(10));
+	json_array_append_new(l, tunnel("cp-gone", "dd-pr-7-cp-" U(3),
+					ago(10), 1));
+	in = input(l);
+	assert_int_equal(dd_cp_reap_plan_make(&in, &p), DD_OK);
+	assert_int_equal(p.verdict, DD_REAP_GO);
+	assert_int_equal(p.n, 1);
+	dd_cp_reap_plan_clear(&p);
+
+	add(l, "cp-newer", "dd-pr-7-cp-" U(2), ago(10));
+	assert_int_equal(dd_cp_reap_plan_make(&in, &p), DD_OK);
+	assert_int_equal(p.verdict, DD_REAP_NEWER_CP);
+	assert_int_equal(p.n, 0);
+	dd_cp_reap_plan_clear(&p);
+	json_decref(l);
+
+	/* Same instant: the larger name is newer (STONITH's tie-break). */
+	l = listing();
+	add(l, "cp-same", "dd-pr-7-cp-" U(1), ago(3600));
+	in = input(l);
+	assert_int_equal(dd_cp_reap_plan_make(&in, &p), DD_OK);
+	assert_int_equal(p.verdict, DD_REAP_NEWER_CP);
+	dd_cp_reap_plan_clear(&p);
+	in.own_cp = "dd-pr-7-cp-" U(1);
+	assert_int_equal(dd_cp_reap_plan_make(&in, &p), DD_OK);
+	assert_int_equal(p.verdict, DD_REAP_GO);
+	dd_cp_reap_plan_clear(&p);
+	json_decref(l);
+
+	/* An undated CP might be newer; so might we, undated: hold. */
+	l = listing();
+	add(l, "cp-undated", "dd-pr-7-cp-" U(1), NULL);
+	in = input(l);
+	assert_int_equal(dd_cp_reap_plan_make(&in, &p), DD_OK);
+	assert_int_equal(p.verdict, DD_REAP_NEWER_CP);
+	dd_cp_reap_plan_clear(&p);
+	in.own_cp = "dd-pr-7-cp-" U(1);
+	assert_int_equal(dd_cp_reap_plan_make(&in, &p), DD_OK);
+	assert_int_equal(p.verdict, DD_REAP_NOT_LISTED);
+	dd_cp_reap_plan_clear(&p);
+	json_decref(l);
+}
+
+/* Dead agents: by stored id at any age, by name past the grace. */
+static void test_dead(void **state)
+{
+	json_t *l = listing();
+	dd_cp_reap_gone dead[6] = {
+		{.agent_id = "dd-pr-7-agent-" U(1), .tunnel_id = "t-1",
+		 .hostname = "dd-pr-7-agent-" U(1) "." DOMAIN},
+		{.agent_id = "dd-pr-7-agent-" U(2), .hostname = "vm-2"},
+		{.agent_id = "dd-pr-7-agent-" U(3)},
+		{.agent_id = "dd-pr-7-agent-" U(4), .tunnel_id = "t-gone"},
+		{.agent_id = "dd-pr-7-agent-" U(5), .tunnel_id = "cp-own"},
+		{.agent_id = "dd-pr-7-agent-" U(6), .tunnel_id = "t-claimed"},
+	};
+	dd_cp_reap_known known = {.agent_id = "dd-pr-7-agent-" U(9),
+				  .tunnel_id = "t-claimed"};
+	dd_cp_reap_input in;
+	dd_cp_reap_plan p;
+	const dd_cp_reap_item *it;
+
+	(void)state;
+	add(l, "t-1", "dd-pr-7-agent-" U(1), ago(30));   /* young, its id */
+	add(l, "t-2", "dd-pr-7-agent-" U(2), ago(3600)); /* by name */
+	add(l, "t-3", "dd-pr-7-agent-" U(3), ago(30));   /* young, name */
+	add(l, "t-claimed", "dd-pr-7-agent-" U(8), ago(3600));
+	in = input(l);
+	in.dead = dead;
+	in.n_dead = 6;
+	in.known = &known;
+	in.n_known = 1;
+	assert_int_equal(dd_cp_reap_plan_make(&in, &p), DD_OK);
+	assert_int_equal(p.verdict, DD_REAP_GO);
+	assert_int_equal(p.dead_used, 6);
+	assert_int_equal(p.n, 6);
+	for (size_t i = 0; i < 6; i++) {
+		assert_true(p.items[i].dead);
+		assert_string_equal(p.items[i].name, dead[i].agent_id);
+	}
+	it = &p.items[0];
+	assert_string_equal(it->tunnel_id, "t-1");
+	assert_string_equal(it->cname_target, "t-1");
+	assert_string_equal(it->host, dead[0].hostname);
+	it = &p.items[1];
+	assert_string_equal(it->tunnel_id, "t-2");
+	assert_string_equal(it->cname_target, "t-2");
+	/* A host outside the domain: the tunnel's own name in it. */
+	assert_string_equal(it->host, "dd-pr-7-agent-" U(2) "." DOMAIN);
+	/* A young tunnel of the same name may be a re-registration's. */
+	it = &p.items[2];
+	assert_string_equal(it->tunnel_id, "");
+	assert_string_equal(it->cname_target, "");
+	/* Its tunnel is already gone: its records still go. */
+	it = &p.items[3];
+	assert_string_equal(it->tunnel_id, "");
+	assert_string_equal(it->cname_target, "t-gone");
+	/* A stored id that is our CP's, or a live agent's: untouched. */
+	assert_string_equal(p.items[4].tunnel_id, "");
+	assert_string_equal(p.items[4].cname_target, "");
+	assert_string_equal(p.items[5].tunnel_id, "");
+	assert_string_equal(p.items[5].cname_target, "");
+	/* t-3 is young; t-claimed is claimed: no orphans. */
+	assert_int_equal(p.young, 1);
+	dd_cp_reap_plan_clear(&p);
+	json_decref(l);
+}
+
+/* A dead agent registered again since is alive: dropped, not reaped. */
+static void test_revived(void **state)
+{
+	json_t *l = listing();
+	dd_cp_reap_gone dead = {.agent_id = "dd-pr-7-agent-" U(1),
+				.tunnel_id = "t-1"};
+	dd_cp_reap_known known = {.agent_id = "dd-pr-7-agent-" U(1),
+				  .tunnel_id = "t-new"};
+	dd_cp_reap_input in;
+	dd_cp_reap_plan p;
+
+	(void)state;
+	add(l, "t-1", "dd-pr-7-agent-" U(1), ago(3600));
+	add(l, "t-new", "dd-pr-7-agent-" U(1), ago(5));
+	in = input(l);
+	in.dead = &dead;
+	in.n_dead = 1;
+	in.known = &known;
+	in.n_known = 1;
+	assert_int_equal(dd_cp_reap_plan_make(&in, &p), DD_OK);
+	assert_int_equal(p.verdict, DD_REAP_GO);
+	assert_int_equal(p.dead_used, 1);
+	assert_int_equal(p.revived, 1);
+	/* Its name is claimed again, so neither tunnel is an orphan. */
+	assert_int_equal(p.n, 0);
+	dd_cp_reap_plan_clear(&p);
+	json_decref(l);
+}
+
+/* Bounded: max victims, dead first, the oldest orphans next. */
+static void test_max(void **state)
+{
+	json_t *l = listing();
+	dd_cp_reap_gone dead[3] = {
+		{.agent_id = "dd-pr-7-agent-" U(7)},
+		{.agent_id = "dd-pr-7-agent-" U(8)},
+		{.agent_id = "dd-pr-7-agent-" U(9)},
+	};
+	dd_cp_reap_input in;
+	dd_cp_reap_plan p;
+
+	(void)state;
+	add(l, "t-1", "dd-pr-7-agent-" U(1), ago(5000));
+	add(l, "t-2", "dd-pr-7-agent-" U(2), ago(9000));
+	add(l, "t-3", "dd-pr-7-agent-" U(3), ago(7000));
+	add(l, "t-4", "dd-pr-7-agent-" U(4), ago(3000));
+	in = input(l);
+	in.max = 2;
+	assert_int_equal(dd_cp_reap_plan_make(&in, &p), DD_OK);
+	assert_int_equal(p.n, 2);
+	assert_string_equal(p.items[0].tunnel_id, "t-2");
+	assert_string_equal(p.items[1].tunnel_id, "t-3");
+	assert_int_equal(p.deferred, 2);
+	dd_cp_reap_plan_clear(&p);
+
+	in.dead = dead;
+	in.n_dead = 3;
+	assert_int_equal(dd_cp_reap_plan_make(&in, &p), DD_OK);
+	assert_int_equal(p.n, 2);
+	assert_int_equal(p.dead_used, 2);
+	assert_true(p.items[0].dead && p.items[1].dead);
+	assert_int_equal(p.deferred, 4);
+	dd_cp_reap_plan_clear(&p);
+
+	in.max = 0; /* treated as 1 */
+	assert_int_equal(dd_cp_reap_plan_make(&in, &p), DD_OK);
+	assert_int_equal(p.n, 1);
+	dd_cp_reap_plan_clear(&p);
+	json_decref(l);
+}
+
+/* Unreadable store rows: a live agent might hide there. Dead still go. */
+static void test_store_incomplete(void **state)
+{
+	json_t *l = listing();
+	dd_cp_reap_gone dead = {.agent_id = "dd-pr-7-agent-" U(2),
+				.tunnel_id = "t-2"};
+	dd_cp_reap_input in;
+	dd_cp_reap_plan p;
+
+	(void)state;
+	add(l, "t-1", "dd-pr-7-agent-" U(1), ago(3600));
+	add(l, "t-2", "dd-pr-7-agent-" U(2), ago(3600));
+	in = input(l);
+	in.store_complete = false;
+	in.dead = &dead;
+	in.n_dead = 1;
+	assert_int_equal(dd_cp_reap_plan_make(&in, &p), DD_OK);
+	assert_int_equal(p.verdict, DD_REAP_GO);
+	assert_true(p.orphans_held);
+	assert_int_equal(p.n, 1);
+	assert_true(p.items[0].dead);
+	assert_string_equal(p.items[0].tunnel_id, "t-2");
+	dd_cp_reap_plan_clear(&p);
+	json_decref(l);
+}
+
+static json_t *cname(const char *id, const char *name, const char *content)
+{
+	return json_pack("{s:s, s:s, s:s, s:s}", "id", id, "name", name,
+			 "type", "CNAME", "content", content);
+}
+
+static void test_cnames(void **state)
+{
+	json_t *dns = json_array(), *ids;
+
+	(void)state;
+	json_array_append_new(dns, cname("r1", "a.example.com",
+					 "t-1.cfargotunnel.com"));
+	json_array_append_new(dns, cname("r2", "a-api.example.com",
+					 "T-1.CFARGOTUNNEL.COM"));
+	json_array_append_new(dns, cname("r3", "b.example.com",
+					 "t-2.cfargotunnel.com"));
+	json_array_append_new(dns, cname("r4", "c.example.com",
+					 "t-1.cfargotunnel.com.evil.net"));
+	json_array_append_new(dns, cname("r5", "d.example.com",
+					 "xt-1.cfargotunnel.com"));
+	json_array_append_new(dns, cname("bad/id", "e.example.com",
+					 "t-1.cfargotunnel.com"));
+	json_array_append_new(dns, json_pack("{s:s, s:s, s:s, s:s}", "id",
+					     "r6", "type", "TXT", "name", "f",
+					     "content", "t-1.cfargotunnel.com"));
+	json_array_append_new(dns, cname("r7", "g.example.com",
+					 "t-1.cfargotunnel.com"));
+	ids = dd_cp_reap_cnames(dns, "t-1", 10);
+	assert_non_null(ids);
+	assert_int_equal(json_array_size(ids), 3);
+	assert_string_equal(json_string_value(json_array_get(ids, 0)), "r1");
+	assert_string_equal(json_string_value(json_array_get(ids, 1)), "r2");
+	assert_string_equal(json_string_value(json_array_get(ids, 2)), "r7");
+	json_decref(ids);
+	ids = dd_cp_reap_cnames(dns, "t-1", 2);
+	assert_int_equal(json_array_size(ids), 2);
+	json_decref(ids);
+	/* No target, nothing. */
+	ids = dd_cp_reap_cnames(dns, "", 10);
+	assert_int_equal(json_array_size(ids), 0);
+	json_decref(ids);
+	ids = dd_cp_reap_cnames(NULL, "t-1", 10);
+	assert_int_equal(json_array_size(ids), 0);
+	json_decref(ids);
+	json_decref(dns);
+}
+
+static json_t *app(const char *id, const char *domain)
+{
+	return json_pack("{s:s, s:s, s:s}", "id", id, "name", id, "domain",
+			 domain);
+}
+
+static void test_apps(void **state)
+{
+	const char *host = "dd-pr-7-agent-" U(1) ".example.com";
+	json_t *apps = json_array(), *ids;
+
+	(void)state;
+	json_array_append_new(apps, app("a-host", host));
+	json_array_append_new(apps, app("a-path", "dd-pr-7-agent-" U(1)
+					".example.com/health"));
+	json_array_append_new(apps, app("a-api", "dd-pr-7-api-" U(1)
+					".example.com"));
+	json_array_append_new(apps, app("a-extra", "dd-pr-7-agent-" U(1)
+					"-oracle.example.com"));
+	json_array_append_new(apps, app("a-wild", "*.example.com"));
+	json_array_append_new(apps, app("a-other", "dd-pr-7-agent-" U(2)
+					".example.com"));
+	json_array_append_new(apps, app("a-cp", "pr-7.example.com"));
+	json_array_append_new(apps, app("bad id", host));
+	ids = dd_cp_reap_apps(apps, host, 10);
+	assert_non_null(ids);
+	assert_int_equal(json_array_size(ids), 4);
+	assert_string_equal(json_string_value(json_array_get(ids, 0)),
+			    "a-host");
+	assert_string_equal(json_string_value(json_array_get(ids, 3)),
+			    "a-extra");
+	json_decref(ids);
+	ids = dd_cp_reap_apps(apps, host, 1);
+	assert_int_equal(json_array_size(ids), 1);
+	json_decref(ids);
+	ids = dd_cp_reap_apps(apps, "", 10);
+	assert_int_equal(json_array_size(ids), 0);
+	json_decref(ids);
+	json_decref(apps);
+}
+
+/* Allocation failures are NOMEM with nothing planned, never a verdict. */
+static void test_alloc_failures(void **state)
+{
+	json_t *l = listing();
+	dd_cp_reap_gone dead = {.agent_id = "dd-pr-7-agent-" U(2)};
+	dd_cp_reap_known known = {.agent_id = "dd-pr-7-agent-" U(3),
+				  .tunnel_id = "t-3"};
+	dd_cp_reap_input in;
+	dd_cp_reap_plan p;
+	dd_err_t rc;
+
+	(void)state;
+	add(l, "t-1", "dd-pr-7-agent-" U(1), ago(3600));
+	add(l, "t-2", "dd-pr-7-agent-" U(2), ago(3600));
+	add(l, "t-3", "dd-pr-7-agent-" U(3), ago(3600));
+	in = input(l);
+	in.dead = &dead;
+	in.n_dead = 1;
+	in.known = &known;
+	in.n_known = 1;
+	for (unsigned long n = 1;; n++) {
+		dd_alloc_fail_at(n);
+		rc = dd_cp_reap_plan_make(&in, &p);
+		dd_alloc_fail_at(0);
+		if (rc == DD_OK) {
+			assert_int_equal(p.n, 2);
+			dd_cp_reap_plan_clear(&p);
+			break;
+		}
+		assert_int_equal(rc, DD_ERR_NOMEM);
+		assert_null(p.items);
+		assert_int_equal(p.n, 0);
+		assert_true(n < 100);
+	}
+	json_decref(l);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_env_tunnel),
+		cmocka_unit_test(test_orphans),
+		cmocka_unit_test(test_verdicts),
+		cmocka_unit_test(test_newer_cp),
+		cmocka_unit_test(test_dead),
+		cmocka_unit_test(test_revived),
+		cmocka_unit_test(test_max),
+		cmocka_unit_test(test_store_incomplete),
+		cmocka_unit_test(test_cnames),
+		cmocka_unit_test(test_apps),
+		cmocka_unit_test(test_alloc_failures),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
