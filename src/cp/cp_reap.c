@@ -47,6 +47,7 @@ struct dd_cp_reap {
 	bool last_ok;             /* the last pass's listings all worked */
 	int64_t last_start_ms;    /* 0: never */
 	int last_verdict;         /* -1: none logged yet */
+	size_t last_undated, last_connected; /* logged when they change */
 
 	/* The pass in progress. */
 	json_t *tunnels, *dns, *apps;
@@ -223,7 +224,7 @@ static void on_dns(const dd_cf_reply *rep, void *ud);
 static void on_apps(const dd_cf_reply *rep, void *ud);
 static void run(dd_cp_reap *r);
 
-static void log_plan(const dd_cp_reap *r)
+static void log_plan(dd_cp_reap *r)
 {
 	const dd_cp_reap_plan *p = &r->plan;
 
@@ -233,9 +234,14 @@ static void log_plan(const dd_cp_reap *r)
 	if (p->orphans_held)
 		dd_log_warn("reap: the store has unreadable records; unknown "
 			    "tunnels are not reaped this pass");
-	if (p->undated > 0)
+	if (p->undated != r->last_undated)
 		dd_log_warn("reap: %zu unknown agent tunnels without a "
 			    "readable created_at; kept", p->undated);
+	if (p->connected != r->last_connected)
+		dd_log_info("reap: %zu unknown agent tunnels have a connector; "
+			    "kept (their agents register again)", p->connected);
+	r->last_undated = p->undated;
+	r->last_connected = p->connected;
 	if (p->deferred > 0)
 		dd_log_info("reap: %zu more orphan tunnels wait for the next "
 			    "pass (at most %u per pass)", p->deferred, r->max);

@@ -7,7 +7,10 @@
  *   - agents the collector declared dead (dd_cp_reap_dead: queued as the
  *     store knew them, just before the collector removed them);
  *   - unknown agent tunnels of our env: listed by Cloudflare, claimed by
- *     no store record, created more than the grace period ago.
+ *     no store record, created more than the grace period ago, and with
+ *     no connector (no connections, status inactive or down, none
+ *     within the grace): a connected tunnel the store does not know is a
+ *     live agent this CP lost (a failed hydrate), which registers again.
  * Each loses its tunnel (connections dropped first, then the delete),
  * every CNAME pointing at that tunnel (the host, the -api- host and the
  * extras), and the legacy Access apps of its host (lenient match).
@@ -188,6 +191,7 @@ typedef struct dd_cp_reap_plan {
 	size_t revived;          /* dead agents back in the store: dropped */
 	size_t young;            /* unknown tunnels inside the grace */
 	size_t undated;          /* unknown tunnels without a readable age */
+	size_t connected;        /* unknown tunnels with a live connector */
 	size_t deferred;         /* orphans left for a later pass (max) */
 	bool orphans_held;       /* store incomplete: no orphan considered */
 } dd_cp_reap_plan;

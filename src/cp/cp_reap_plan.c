@@ -180,6 +180,30 @@ static void access_host(const char *hostname, const char *name,
 		out[0] = '\0';
 }
 
+/*
+ * Does a connector serve through t, or did one within the grace? Then it
+ * is a live agent the store lost (it registers again and claims the
+ * tunnel), not an orphan. Anything unreadable counts as connected.
+ */
+static bool connected(const dd_cp_reap_input *in, const json_t *t)
+{
+	const json_t *c = json_object_get(t, "connections");
+	const char *status = str(t, "status");
+	const char *gone = str(t, "conns_inactive_at");
+	int64_t ms;
+
+	if (c != NULL && !json_is_null(c) &&
+	    (!json_is_array(c) || json_array_size(c) > 0))
+		return true;
+	if (json_object_get(t, "status") != NULL &&
+	    !json_is_null(json_object_get(t, "status")) &&
+	    (status == NULL || (strcmp(status, "inactive") != 0 &&
+				strcmp(status, "down") != 0)))
+		return true;
+	return gone != NULL && dd_cp_stonith_parse_time(gone, &ms) == DD_OK &&
+	       in->now_ms - ms <= (int64_t)in->grace_ms;
+}
+
 struct orphan {
 	const json_t *t;
 	int64_t created_ms;
@@ -303,6 +327,8 @@ static dd_err_t add_orphans(const dd_cp_reap_input *in,
 			p->undated++;
 		else if (in->now_ms - ms <= (int64_t)in->grace_ms)
 			p->young++;
+		else if (connected(in, t))
+			p->connected++;
 		else
 			v[k++] = (struct orphan){t, ms};
 	}

@@ -5,12 +5,12 @@ live one exist without racing registrations).
 
 Checked: a dead agent loses its tunnel (connections dropped before the
 delete), every CNAME pointing at it and its legacy Access app; an unknown
-agent tunnel past the grace goes the same way, a young one stays; other
-envs' tunnels, the CP tunnels, a live agent's tunnel, foreign records and
-wildcard apps stay; nothing is deleted while the tunnel listing fails or
-comes back partial, or while the CNAME listing fails; and a CP that is
-not the serving CP of its env (a newer CP tunnel is listed) deletes
-nothing at all."""
+agent tunnel past the grace goes the same way, while a young one, one with
+a live connector, other envs' tunnels, the CP's tunnel, a live agent's
+tunnel, foreign records and wildcard apps stay; nothing is deleted while
+the tunnel listing fails or comes back partial, or while the CNAME listing
+fails; and a CP that is not the serving CP of its env (a newer CP tunnel
+is listed) deletes nothing at all."""
 import datetime
 import json
 import os
@@ -200,6 +200,11 @@ def test_dead_and_unknown_agents_are_reaped(start, cf, ita_env, tmp_path):
     young = agent_name()
     young_tid = cf.seed_tunnel(young, created_at=iso(60))
     young_dns = cname(cf, f"{young}.{DOMAIN}", young_tid)
+    # Unknown but connected: a live agent this CP lost; it registers again.
+    lost = agent_name()
+    lost_tid = cf.seed_tunnel(lost, created_at=iso(3600))
+    cf.connect(lost_tid)
+    lost_dns = cname(cf, f"{lost}.{DOMAIN}", lost_tid)
     # Another env's agent, a name of env "pr-7-agent-x", foreign records.
     other = agent_name("pr-8")
     other_tid = cf.seed_tunnel(other, created_at=iso(7200))
@@ -238,19 +243,20 @@ def test_dead_and_unknown_agents_are_reaped(start, cf, ita_env, tmp_path):
     # A few more passes change nothing else.
     n = listings(cf)
     wait_for(lambda: listings(cf) >= n + 3, what="more passes")
-    for tid in (live_tid, young_tid, other_tid, tricky_tid):
+    for tid in (live_tid, young_tid, lost_tid, other_tid, tricky_tid):
         assert alive(cf, tid), cf.tunnel_state(tid)
-    for rid in (live_dns, young_dns, other_dns, foreign_dns):
+    for rid in (live_dns, young_dns, lost_dns, other_dns, foreign_dns):
         assert rid in cf.dns
     assert live_app in cf.apps and wild_app in cf.apps
     # The CP's own tunnel and hostname.
     assert CP_HOST in cf.cnames()
     own = [t for t in cf.live_tunnels() if t.startswith(f"dd-{ENV}-cp-")]
     assert len(own) == 1
-    assert not agent_deletes(cf, [live_tid, young_tid, other_tid,
-                                  tricky_tid, live_dns, young_dns,
+    assert not agent_deletes(cf, [live_tid, young_tid, lost_tid, other_tid,
+                                  tricky_tid, live_dns, young_dns, lost_dns,
                                   other_dns, foreign_dns, live_app,
                                   wild_app])
+    assert "1 unknown agent tunnels have a connector; kept" in out
     secret = cf.token
     assert secret not in out
 

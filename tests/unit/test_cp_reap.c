@@ -184,6 +184,58 @@ static void test_orphans(void **state)
 	json_decref(l);
 }
 
+static void add_conn(json_t *l, const char *id, const char *name,
+		     const char *key, json_t *v)
+{
+	json_t *t = tunnel(id, name, ago(3600), 0);
+
+	json_object_set_new(t, key, v);
+	json_array_append_new(l, t);
+}
+
+/*
+ * An unclaimed tunnel with a connector is a live agent this CP lost
+ * (say, a failed hydrate): kept. Only connector-less ones are orphans.
+ */
+static void test_connected(void **state)
+{
+	json_t *l = listing(), *conns = json_pack("[{s:s}]", "id", "c1");
+	dd_cp_reap_input in;
+	dd_cp_reap_plan p;
+
+	(void)state;
+	add_conn(l, "t-conns", "dd-pr-7-agent-" U(1), "connections", conns);
+	add_conn(l, "t-healthy", "dd-pr-7-agent-" U(2), "status",
+		 json_string("healthy"));
+	add_conn(l, "t-degraded", "dd-pr-7-agent-" U(3), "status",
+		 json_string("degraded"));
+	add_conn(l, "t-weird", "dd-pr-7-agent-" U(4), "status",
+		 json_string("rebooting"));
+	add_conn(l, "t-bad-conns", "dd-pr-7-agent-" U(5), "connections",
+		 json_string("?"));
+	add_conn(l, "t-just-left", "dd-pr-7-agent-" U(6), "conns_inactive_at",
+		 json_string(ago(60)));
+	/* These have none: orphans. */
+	add_conn(l, "t-down", "dd-pr-7-agent-" U(7), "status",
+		 json_string("down"));
+	add_conn(l, "t-inactive", "dd-pr-7-agent-" U(8), "status",
+		 json_string("inactive"));
+	add_conn(l, "t-left-long-ago", "dd-pr-7-agent-" U(9),
+		 "conns_inactive_at", json_string(ago(1000)));
+	add_conn(l, "t-empty", "dd-pr-7-agent-aaaaaaaaaaaaaaaa", "connections",
+		 json_array());
+	in = input(l);
+	assert_int_equal(dd_cp_reap_plan_make(&in, &p), DD_OK);
+	assert_int_equal(p.verdict, DD_REAP_GO);
+	assert_int_equal(p.connected, 6);
+	assert_int_equal(p.n, 4);
+	for (size_t i = 0; i < p.n; i++)
+		assert_non_null(strstr("t-down t-inactive t-left-long-ago t-empty",
+				       p.items[i].tunnel_id));
+	dd_cp_reap_plan_clear(&p);
+	json_decref(l);
+}
+
 /* Nothing at all unless this CP serves its env and the view is whole. */
 static void test_verdicts(void **state)
 {
@@ -587,6 +639,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_env_tunnel),
 		cmocka_unit_test(test_orphans),
+		cmocka_unit_test(test_connected),
 		cmocka_unit_test(test_verdicts),
 		cmocka_unit_test(test_newer_cp),
 		cmocka_unit_test(test_dead),
