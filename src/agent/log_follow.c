@@ -112,6 +112,14 @@ static dd_err_t emit(struct follower *fl, json_t *obj)
 	size_t len;
 	dd_err_t rc;
 
+	/*
+	 * A failed write closes the connection, and its abort callback runs
+	 * inside that write: the follower is then torn down already.
+	 */
+	if (fl->req == NULL) {
+		json_decref(obj);
+		return DD_ERR_CLOSED;
+	}
 	if (obj == NULL)
 		return DD_ERR_NOMEM;
 	text = json_dumps(obj, JSON_COMPACT | JSON_ENSURE_ASCII);
@@ -133,7 +141,11 @@ static void end(struct follower *fl, const char *reason)
 {
 	dd_http_req *req = fl->req;
 
+	if (req == NULL)
+		return; /* aborted during the last write: torn down */
 	(void)emit(fl, json_pack("{s:s}", "end", reason));
+	if (fl->req == NULL)
+		return; /* and this write was the one that failed */
 	dd_http_req_on_abort(req, NULL, NULL);
 	dd_http_stream_end(req);
 	fl->req = NULL;
@@ -204,7 +216,7 @@ static void on_logs(dd_err_t err, json_t *reply, const char *why, void *ud)
 		return;
 	}
 	rc = send_new(fl, lines);
-	if (rc) {
+	if (rc && fl->req != NULL) {
 		dd_log_err(rc, "following the log of %s", fl->id);
 		end(fl, dd_strerror(rc));
 	}
@@ -243,6 +255,8 @@ static void on_tick(uv_timer_t *t)
 	if (now - fl->last_sent >= DD_LOG_FOLLOW_HEARTBEAT_MS &&
 	    emit(fl, json_pack("{s:b}", "heartbeat", 1)) == DD_ERR_BUSY)
 		return;
+	if (fl->req == NULL)
+		return; /* the heartbeat found the reader gone */
 	poll_logs(fl);
 }
 
