@@ -235,6 +235,15 @@ def test_dead_and_unknown_agents_are_reaped(start, cf, ita_env, tmp_path):
     wait_for(lambda: f"reap: unknown tunnel {old}" in cp.output(),
              what="the outcome logged")
     out = cp.output()
+    # Not yet serving at the first ticks (the dead agent was queued then):
+    # nothing before STONITH's eviction pass had finished.
+    assert f"reap: dead agent {dead} queued" in out
+    order = [out.index("reap: holding, nothing is deleted: not the "
+                       "serving CP"),
+             out.index("stonith: eviction done"),
+             out.index("reap: active"),
+             out.index(f"reap: dead agent {dead} (")]
+    assert order == sorted(order), out[-4000:]
     assert re.search(f"reap: dead agent {dead} .*: tunnel deleted, 3 CNAMEs,"
                      " 1 Access apps deleted, 0 failures", out), out[-4000:]
     assert re.search(f"reap: unknown tunnel {old} .*: tunnel deleted, 2 "
