@@ -104,6 +104,14 @@ def agent_pub(a):
     return bytes.fromhex(h["noise"]["pubkey_hex"])
 
 
+@pytest.fixture(autouse=True)
+def _dir_outlives_processes(state_dir):
+    """Autouse fixtures come first: the state directory is made before
+    `start` and removed after it has stopped every process (sessiond
+    writes there until it is stopped)."""
+    yield
+
+
 @pytest.fixture
 def sessiond(start, state_dir):
     sock = os.path.join(state_dir, "sd.sock")
