@@ -65,6 +65,7 @@ bench: deps build
 	$(BUILD)/bench/attest_bench
 	$(BUILD)/bench/noise_bench
 	$(BUILD)/bench/gw_bench
+	$(BUILD)/bench/collector_bench --plan distinct
 	bench/shell_bench $(BUILD)
 
 # Release: one static binary on musl, its libraries built from Debian's

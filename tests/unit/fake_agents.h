@@ -217,6 +217,17 @@ typedef struct fake_agents {
 	unsigned n_held, max_held;
 	unsigned long served;
 	/*
+	 * Every answer leaves delay_ms after its request arrived, held on a
+	 * timer of the loop (0: at once): one network round trip for the
+	 * request and its answer. Connection setup is not delayed. late_ns
+	 * and late_n add up the delays actually held, for reports; n_late
+	 * answers are being held now.
+	 */
+	unsigned delay_ms;
+	uint64_t late_ns;
+	unsigned long late_n;
+	unsigned n_late;
+	/*
 	 * URLs name a host per agent (a<i>.localhost, which curl maps to
 	 * loopback itself), so no connection is shared between agents, as
 	 * in a real fleet; otherwise all share 127.0.0.1.
@@ -263,9 +274,9 @@ static inline void fa_send(dd_http_req *req, const char *body, size_t len)
 	dd_http_respond(req, 200, "application/json", body, len);
 }
 
-static inline void fa_handle(dd_http_req *req, void *ud)
+/* The answer to req, in agent id's current mode. */
+static inline void fa_answer(fake_agents *fa, dd_http_req *req)
 {
-	fake_agents *fa = ud;
 	const char *id = dd_http_req_param(req, "id");
 	static const char no_token[] = "{\"vm_name\":\"fake\"}";
 	static const char num_token[] = "{\"ita_token\":42}";
@@ -275,7 +286,6 @@ static inline void fa_handle(dd_http_req *req, void *ud)
 	fa_agent *a;
 	int n;
 
-	fa->served++;
 	if (id == NULL || fa->n == 0 ||
 	    dd_parse_u64(id, 0, fa->n - 1, &i) != DD_OK) {
 		dd_http_respond(req, 404, "application/json", "{}", 2);
@@ -318,6 +328,71 @@ static inline void fa_handle(dd_http_req *req, void *ud)
 		fa_send(req, fa->huge, fa->huge_len);
 		break;
 	}
+}
+
+/* An answer held back by fa->delay_ms. */
+typedef struct fa_late {
+	uv_timer_t t;
+	fake_agents *fa;
+	dd_http_req *req;
+	uint64_t arrived_ns;
+} fa_late;
+
+static inline void fa_late_closed(uv_handle_t *h)
+{
+	fa_late *l = h->data;
+
+	l->fa->n_late--;
+	free(l);
+}
+
+static inline void fa_late_due(uv_timer_t *t)
+{
+	fa_late *l = t->data;
+	fake_agents *fa = l->fa;
+
+	/* Answered now: the abort hook must not run for it any more. */
+	dd_http_req_on_abort(l->req, NULL, NULL);
+	fa->late_ns += uv_hrtime() - l->arrived_ns;
+	fa->late_n++;
+	fa_answer(fa, l->req);
+	uv_close((uv_handle_t *)&l->t, fa_late_closed);
+}
+
+/* The client went away first: the request is gone, drop the timer. */
+static inline void fa_late_abort(void *ud)
+{
+	fa_late *l = ud;
+
+	uv_timer_stop(&l->t);
+	uv_close((uv_handle_t *)&l->t, fa_late_closed);
+}
+
+static inline void fa_handle(dd_http_req *req, void *ud)
+{
+	fake_agents *fa = ud;
+	fa_late *l;
+
+	fa->served++;
+	if (fa->delay_ms == 0) {
+		fa_answer(fa, req);
+		return;
+	}
+	l = calloc(1, sizeof *l);
+	if (l == NULL) {
+		dd_http_respond(req, 503, "application/json", "{}", 2);
+		return;
+	}
+	l->fa = fa;
+	l->req = req;
+	fa->n_late++;
+	/* The loop's clock may be a whole busy turn old: count from now. */
+	uv_update_time(fa->loop);
+	l->arrived_ns = uv_hrtime();
+	(void)uv_timer_init(fa->loop, &l->t);
+	l->t.data = l;
+	(void)uv_timer_start(&l->t, fa_late_due, fa->delay_ms, 0);
+	dd_http_req_on_abort(req, fa_late_abort, l);
 }
 
 static inline void fa_free(fake_agents *fa)

@@ -548,6 +548,46 @@ static void bounded_inflight(void **state)
 	store_down(w, &st);
 }
 
+/*
+ * The fleet's round-trip option (fake_agents.delay_ms, for the benchmark):
+ * every answer is held on a timer, none comes early, and an answer whose
+ * client gave up first is dropped with its timer.
+ */
+static void delayed_answers(void **state)
+{
+	struct world *w = *state;
+	dd_collector_opts o = {.interval_ms = HOUR_MS, .timeout_ms = 5000,
+			       .max_inflight = 1};
+	fake_agents *fa = w->fa;
+	fa_store st;
+
+	store_up(w, &st, 6, &o);
+	fa->delay_ms = 30;
+	fa->late_ns = 0;
+	fa->late_n = 0;
+	dd_collector_start(st.col);
+	run_until(w, &st, ticks_reach, 1, 30000);
+	assert_int_equal(st.last.healthy, 6);
+	assert_int_equal(fa->late_n, 6);
+	/* The loop's clock counts whole ms: no answer is a full ms early. */
+	assert_true(fa->late_ns >= 6 * 29 * 1000000ull);
+	assert_int_equal(fa->n_late, 0);
+	store_down(w, &st);
+
+	o = (dd_collector_opts){.interval_ms = HOUR_MS, .timeout_ms = 50};
+	store_up(w, &st, 6, &o);
+	fa->delay_ms = 2000;
+	fa->late_n = 0;
+	dd_collector_start(st.col);
+	run_until(w, &st, ticks_reach, 1, 30000);
+	assert_int_equal(st.last.failed[DD_COLLECT_STALE], 6);
+	run_for(w, 100); /* the clients' closes reach the server */
+	assert_int_equal(fa->n_late, 0);
+	assert_int_equal(fa->late_n, 0);
+	fa->delay_ms = 0;
+	store_down(w, &st);
+}
+
 struct lag {
 	uv_timer_t t;
 	uint64_t prev, worst;
@@ -799,6 +839,7 @@ int main(void)
 		cmocka_unit_test(no_overlap_no_burst),
 		cmocka_unit_test(targets_failure_and_empty),
 		cmocka_unit_test(bounded_inflight),
+		cmocka_unit_test(delayed_answers),
 		cmocka_unit_test(pins),
 		cmocka_unit_test(slow_verifier_given_up),
 		cmocka_unit_test(free_mid_tick),
