@@ -239,6 +239,10 @@ static const struct var vars[] = {
 	{"DD_AUTH_COOKIE_SECRET", T_STR, NULL, 0, 0, DD_MODE_CP, DD_MODE_CP,
 	 true, OFF(cookie_secret), NULL,
 	 "session signing key: 32+ bytes, or base64:<32+ bytes encoded>"},
+	{"DD_DEV_SIGNIN_CODE", T_STR, NULL, 0, 0, DD_MODE_CP, 0, true,
+	 OFF(dev_signin_code), NULL,
+	 "dev sign-in's code: 22-128 of [A-Za-z0-9_-] (DD_DEV only; unset: "
+	 "the CP makes one and logs its sign-in URL)"},
 	{"DD_AUTH_COOKIE_DOMAIN", T_NONBLANK, NULL, 0, 0, DD_MODE_CP, 0, false,
 	 OFF(cookie_domain), NULL,
 	 "Domain of the session cookie (default: host only)"},
@@ -665,6 +669,33 @@ static void check_cookie_secret(const dd_config *cfg, dd_buf *errors, int *bad)
 	dd_buf_free(&key);
 }
 
+/*
+ * Dev sign-in's code goes in a URL as it is and must not be guessable;
+ * outside dev mode there is no dev sign-in for it to open.
+ */
+static void check_dev_signin_code(const dd_config *cfg, dd_buf *errors,
+				  int *bad)
+{
+	const char *s = cfg->dev_signin_code;
+	size_t n = s != NULL ? strlen(s) : 0;
+	bool ok = n >= 22 && n <= 128;
+
+	if (cfg->mode != DD_MODE_CP || s == NULL)
+		return;
+	for (size_t i = 0; ok && i < n; i++)
+		ok = (s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
+		     (s[i] >= '0' && s[i] <= '9') || s[i] == '-' || s[i] == '_';
+	if (!cfg->dev) {
+		dd_buf_append_str(errors, "DD_DEV_SIGNIN_CODE: is for development "
+					  "only (needs DD_DEV=1)\n");
+		*bad = 1;
+	} else if (!ok) {
+		dd_buf_append_str(errors, "DD_DEV_SIGNIN_CODE: must be 22-128 of "
+					  "[A-Za-z0-9_-]\n");
+		*bad = 1;
+	}
+}
+
 /* Cloudflare ingress is all or nothing. */
 static void check_cloudflare(const dd_config *cfg, dd_buf *errors, int *bad)
 {
@@ -709,6 +740,7 @@ static void check_cross(const dd_config *cfg, dd_buf *errors, int *bad)
 		*bad = 1;
 	}
 	check_cookie_secret(cfg, errors, bad);
+	check_dev_signin_code(cfg, errors, bad);
 	if (cfg->http.max_body_unauth > cfg->http.max_body) {
 		dd_buf_append_str(errors, "DD_HTTP_MAX_BODY_UNAUTH: must not exceed "
 					  "DD_HTTP_MAX_BODY\n");

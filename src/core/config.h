@@ -153,6 +153,8 @@ typedef struct dd_config {
 	char *predecessor_url;  /* DD_PREDECESSOR_URL (cp), may be NULL */
 	char *cookie_secret;    /* DD_AUTH_COOKIE_SECRET, secret (cp) */
 	char *cookie_domain;    /* DD_AUTH_COOKIE_DOMAIN, may be NULL */
+	char *dev_signin_code;  /* DD_DEV_SIGNIN_CODE (cp, dev), secret, may
+				   be NULL (the CP makes one) */
 	char *broker_url;       /* DD_AUTH_BROKER_URL (agent), may be NULL */
 	char *github_oauth_url; /* DD_GITHUB_OAUTH_URL */
 	char *github_api_url;   /* DD_GITHUB_API_URL */

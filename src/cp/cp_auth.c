@@ -3,6 +3,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <openssl/crypto.h>
+
 #include "auth/broker.h"
 #include "auth/dev_signin.h"
 #include "auth/github.h"
@@ -10,6 +12,7 @@
 #include "auth/session.h"
 #include "core/alloc.h"
 #include "core/buf.h"
+#include "core/log.h"
 
 struct dd_cp_auth {
 	const dd_config *cfg;
@@ -19,6 +22,8 @@ struct dd_cp_auth {
 	dd_broker *broker;
 	dd_oidc *oidc;
 	dd_authz *authz;
+	dd_dev_signin *dev_signin; /* DD_DEV only */
+	int dev_signin_logged;
 };
 
 static dd_err_t make_keys(const dd_config *cfg, dd_session_keys **out)
@@ -84,6 +89,10 @@ dd_err_t dd_cp_auth_new(const dd_config *cfg, uv_loop_t *loop,
 		rc = dd_github_new(http, &go, &a->github);
 	if (rc == DD_OK)
 		rc = make_broker(a, cfg);
+	/* Without DD_DEV_SIGNIN_CODE, a code of our own (logged once up). */
+	if (rc == DD_OK && cfg->dev)
+		rc = dd_dev_signin_new(a->broker, cfg->dev_signin_code,
+				       &a->dev_signin);
 	if (rc == DD_OK)
 		rc = dd_oidc_new(loop, http, &oo, &a->oidc);
 	if (rc == DD_OK) {
@@ -117,8 +126,8 @@ size_t dd_cp_auth_routes(dd_cp_auth *a, dd_authz_route *routes)
 {
 	size_t n = dd_broker_routes(a->broker, routes);
 
-	if (a->cfg->dev)
-		n += dd_dev_signin_routes(a->broker, routes + n);
+	if (a->dev_signin != NULL)
+		n += dd_dev_signin_routes(a->dev_signin, routes + n);
 	return n;
 }
 
@@ -129,6 +138,30 @@ static int github_configured(const dd_config *cfg)
 			return 1;
 	}
 	return 0;
+}
+
+/*
+ * A code this CP made is known to nobody else: its one way out is this
+ * line, for the person who started the CP (as Jupyter prints its token;
+ * the one secret the log carries, on purpose). A configured code is the
+ * configurer's to share, and stays out of the log.
+ */
+static dd_err_t log_dev_signin_url(dd_cp_auth *a, const char *origin)
+{
+	char url[700];
+	dd_err_t rc;
+
+	if (a->dev_signin == NULL || !dd_dev_signin_made_code(a->dev_signin) ||
+	    a->dev_signin_logged)
+		return DD_OK;
+	rc = dd_dev_signin_url(a->dev_signin, origin, url, sizeof url);
+	if (rc)
+		return rc;
+	dd_log_warn("dev sign-in needs this run's code (DD_DEV_SIGNIN_CODE "
+		    "unset, so one was made): sign in at %s", url);
+	a->dev_signin_logged = 1;
+	OPENSSL_cleanse(url, sizeof url);
+	return DD_OK;
 }
 
 dd_err_t dd_cp_auth_listening(dd_cp_auth *a, uint16_t port)
@@ -155,6 +188,8 @@ dd_err_t dd_cp_auth_listening(dd_cp_auth *a, uint16_t port)
 		rc = dd_authz_set_origin(a->authz, origin);
 	if (rc == DD_OK)
 		rc = dd_authz_set_sign_in(a->authz, sign_in);
+	if (rc == DD_OK)
+		rc = log_dev_signin_url(a, origin);
 	return rc;
 }
 
@@ -179,6 +214,7 @@ void dd_cp_auth_free(dd_cp_auth *a)
 		return;
 	dd_cp_auth_close(a);
 	dd_authz_free(a->authz);
+	dd_dev_signin_free(a->dev_signin);
 	dd_broker_free(a->broker);
 	dd_session_keys_free(a->keys);
 	dd_free(a);

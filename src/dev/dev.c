@@ -10,8 +10,10 @@
 #include <unistd.h>
 
 #include <jansson.h>
+#include <openssl/crypto.h>
 #include <uv.h>
 
+#include "auth/dev_signin.h"
 #include "core/alloc.h"
 #include "core/buf.h"
 #include "core/json.h"
@@ -63,6 +65,8 @@ struct fleet {
 	char ita_key[64];     /* per run: the local ITA demands it */
 	char cookie_secret[96]; /* per run: the CP's session key */
 	char oidc_token[64];  /* per run: what the local OIDC issuer demands */
+	/* per run: dev sign-in's code, only in the banner's sign-in URL */
+	char signin_code[DD_DEV_SIGNIN_CODE_LEN + 1];
 };
 
 static void start_next(struct fleet *f);
@@ -152,10 +156,10 @@ static void print_shell_steps(const struct fleet *f)
 	       "  %s client shell --allow-simulated http://%s:%u\n"
 	       "(Ctrl-] detaches; `client sessions` lists the sessions, "
 	       "--session ID returns).\n"
-	       "Shells run as you, and dev sign-in admits anyone who can "
-	       "reach %s:\nkeep dev off shared machines.\n\n",
-	       f->self, f->bind, a1, f->bind, a1, f->self, f->bind, a1,
-	       f->bind);
+	       "Shells run as you: dev sign-in admits whoever has this run's "
+	       "sign-in URL\n(its code is new each run): keep it to "
+	       "yourself.\n\n",
+	       f->self, f->bind, a1, f->bind, a1, f->self, f->bind, a1);
 }
 
 /* Where to click, how to sign in, how to deploy: all a newcomer needs. */
@@ -166,13 +170,15 @@ static void print_banner(struct fleet *f)
 
 	printf("\nDevOps Defender dev fleet is up (loopback only; SIMULATED "
 	       "quotes: development only).\n\n"
-	       "  Dashboard      http://%s:%u/   <- open this in a browser\n"
-	       "  Sign in        it sends you to dev sign-in "
-	       "(http://%s:%u/auth/dev):\n"
-	       "                 any login; tick \"fleet admin\" to see every "
-	       "agent\n"
+	       "  Dashboard      http://%s:%u/\n"
+	       "  Sign in        http://%s:%u/auth/dev?code=%s   <- open this "
+	       "in a browser\n"
+	       "                 (its code is new each run) any login; tick "
+	       "\"fleet admin\" to see\n"
+	       "                 every agent; it then takes you to the "
+	       "dashboard\n"
 	       "  control plane  http://%s:%u/health\n",
-	       f->bind, cport, f->bind, cport, f->bind, cport);
+	       f->bind, cport, f->bind, cport, f->signin_code, f->bind, cport);
 	for (unsigned i = 1; i <= N_AGENTS; i++) {
 		ag = find_child(f, "agent", i);
 		printf("  agent %u        %s  http://%s:%u/  API http://%s:%u/health"
@@ -375,9 +381,10 @@ static size_t role_env(const struct fleet *f, const struct child *c,
 			 f->cookie_secret);
 		snprintf(vars[2], sizeof vars[2], "DD_STORE_PATH=%s/cp.db",
 			 f->state);
-		over[n++] = vars[0];
-		over[n++] = vars[1];
-		over[n++] = vars[2];
+		snprintf(vars[3], sizeof vars[3], "DD_DEV_SIGNIN_CODE=%s",
+			 f->signin_code);
+		for (int i = 0; i < 4; i++)
+			over[n++] = vars[i];
 		/* A dev fleet answers quickly; production scrapes every 5 s. */
 		if (getenv("DD_SCRAPE_INTERVAL") == NULL)
 			over[n++] = "DD_SCRAPE_INTERVAL=2";
@@ -714,7 +721,8 @@ int dd_dev_main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	if (dd_random_hex(f.ita_key, 16) != DD_OK ||
 	    dd_random_hex(f.cookie_secret, 32) != DD_OK ||
-	    dd_random_hex(f.oidc_token, 16) != DD_OK) {
+	    dd_random_hex(f.oidc_token, 16) != DD_OK ||
+	    dd_dev_signin_make_code(f.signin_code) != DD_OK) {
 		fprintf(stderr, "devopsdefender: fatal: no randomness\n");
 		return 1;
 	}
@@ -740,6 +748,7 @@ int dd_dev_main(int argc, char **argv)
 		json_decref(f.kids[i].ports);
 	}
 	uv_loop_close(&loop);
+	OPENSSL_cleanse(f.signin_code, sizeof f.signin_code);
 	fprintf(stderr, "dev: fleet stopped\n");
 	return f.exit_code;
 }

@@ -21,6 +21,8 @@ from conftest import BASE_ENV, DD_BIN, request
 from fake_github import FakeGitHub
 
 OWNER = {"DD_OWNER": "acme", "DD_OWNER_ID": "4242", "DD_OWNER_KIND": "org"}
+# Dev sign-in's code for the CPs here (`devopsdefender dev` makes one per run).
+DEV_CODE = "e2e-dev-sign-in-code_0123456789"
 
 
 @pytest.fixture
@@ -38,7 +40,8 @@ def gh():
 def fleet(start, ita_env, gh):
     env = dict(ita_env, **OWNER, DD_GITHUB_OAUTH_URL=gh.url,
                DD_GITHUB_API_URL=gh.url, DD_GITHUB_CLIENT_ID=gh.client_id,
-               DD_GITHUB_CLIENT_SECRET=gh.client_secret)
+               DD_GITHUB_CLIENT_SECRET=gh.client_secret,
+               DD_DEV_SIGNIN_CODE=DEV_CODE)
     cp = start([DD_BIN, "cp"], env)
     agent = start([DD_BIN, "agent"], dict(
         ita_env, **OWNER, DD_API_PORT="0",
@@ -274,7 +277,7 @@ def test_dev_sign_in(fleet):
     cp, _ = fleet
     r = get(cp.port, "/auth/dev")
     assert r.status == 200 and b"DEVELOPMENT" in r.body
-    form = b"login=devvy&admin=1"
+    form = f"code={DEV_CODE}&login=devvy&admin=1".encode()
     r = request(cp.port, "POST", "/auth/dev",
                 {"Content-Type": "application/x-www-form-urlencoded",
                  "Origin": f"http://127.0.0.1:{cp.port}"}, form)
@@ -283,7 +286,7 @@ def test_dev_sign_in(fleet):
     assert me["login"] == "devvy" and me["dev"] is True and me["is_fleet_admin"]
     r = request(cp.port, "POST", "/auth/dev",
                 {"Content-Type": "application/x-www-form-urlencoded"},
-                b"login=-bad-")
+                f"code={DEV_CODE}&login=-bad-".encode())
     assert r.status == 400
 
 

@@ -108,10 +108,18 @@ def banner_urls(banner):
     return cp, agents
 
 
-def dev_sign_in(cp, login="devvy", admin=True):
+def signin_url(banner):
+    """The banner's sign-in URL and its code (new each run)."""
+    m = re.search(r"Sign in +(http://127\.0\.0\.1:\d+/auth/dev\?code="
+                  r"([A-Za-z0-9_-]{22}))  ", banner)
+    return m.group(1), m.group(2)
+
+
+def dev_sign_in(cp, code, login="devvy", admin=True):
     """The dev sign-in form, posted as the browser would; the cookie."""
     port = int(cp.rsplit(":", 1)[1])
-    form = f"login={login}" + ("&admin=1" if admin else "") + "&return_to=/"
+    form = f"code={code}&login={login}" + ("&admin=1" if admin else "") + \
+        "&return_to=/"
     r = request(port, "POST", "/auth/dev",
                 {"Content-Type": "application/x-www-form-urlencoded",
                  "Origin": cp}, form.encode())
@@ -200,10 +208,11 @@ def test_dev_fleet_two_agents_deploy_and_clean_stop():
         cp, agents = banner_urls(banner)
         assert set(agents) == {"dev-agent-1", "dev-agent-2"}
         # The banner says where to click, how to sign in and deploy.
-        assert f"{cp}/auth/dev" in banner and "fleet admin" in banner
+        url, code = signin_url(banner)
+        assert url == f"{cp}/auth/dev?code={code}" and "fleet admin" in banner
         assert "client deploy --agent " + agents["dev-agent-1"] in banner
         assert "apps/hello-world/workload.json" in banner
-        cookie = dev_sign_in(cp)
+        cookie = dev_sign_in(cp, code)
         view = wait_fleet(cp, cookie, both_healthy)
         # Registered and scraped within seconds of the start.
         assert time.monotonic() - t0 < 30
@@ -215,7 +224,8 @@ def test_dev_fleet_two_agents_deploy_and_clean_stop():
             "dev-agent-1", {}).get("deployment_names", []))
         assert view["dev-agent-2"]["deployment_names"] == []
         # A dev user who is not an admin owns nothing here, so sees nothing.
-        assert fleet_view(cp, dev_sign_in(cp, "nobody", admin=False)) == {}
+        assert fleet_view(cp, dev_sign_in(cp, code, "nobody",
+                                          admin=False)) == {}
         procs = descendants(p.pid)
         # ITA, CP, two runtimes, two agents, and the workload under runtime 1.
         assert len(procs) >= 7, procs
@@ -239,11 +249,16 @@ def test_dashboard_in_chromium_goes_live():
     stopped = None
     try:
         cp, agents = banner_urls(banner)
+        url, code = signin_url(banner)
         with browser.Browser() as b:
             b.goto(cp + "/")
-            # No session: sent to dev sign-in, which brings us back.
+            # No session: sent to dev sign-in, which cannot know the code:
+            # it says where it is and takes it pasted; then brings us back.
             assert b.eval("location.pathname") == "/auth/dev"
-            b.submit("form[action='/auth/dev']", {"login": "devvy", "admin": True})
+            assert "sign-in URL the dev fleet printed" in b.eval(
+                "document.body.innerText")
+            b.submit("form[action='/auth/dev']",
+                     {"code": code, "login": "devvy", "admin": True})
             assert b.eval("location.href") == cp + "/"
             assert b.eval("document.title") == "DD Fleet"
             assert "SIMULATED" in b.eval("document.body.innerText")
@@ -282,8 +297,10 @@ def test_dashboard_in_chromium_goes_live():
             assert "dev-agent-2" in b.eval("document.getElementById("
                                            "'fleet-body').innerText")
             assert "Dev sign-in" not in b.eval("document.body.innerText")
-            b.goto(cp + "/")
+            # The banner's sign-in URL: the code rides its form.
+            b.goto(url)
             b.submit("form[action='/auth/dev']", {"login": "devvy", "admin": True})
+            assert b.eval("location.href") == cp + "/"
             # The detail page of an agent, one click away.
             b.goto(cp + b.eval(f"{row % 'dev-agent-1'}.cells[0]"
                                ".querySelector('a').getAttribute('href')"))

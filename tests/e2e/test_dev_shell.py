@@ -21,7 +21,8 @@ from conftest import BASE_ENV, DD_BIN, request
 from test_auth import cookies_of, split
 from test_client_shell import SIM, TMUX, Tmux, client
 from test_dev_fleet import (alive, banner_urls, both_healthy, descendants,
-                            dev_sign_in, start_fleet, stop_fleet, wait_fleet)
+                            dev_sign_in, signin_url, start_fleet, stop_fleet,
+                            wait_fleet)
 
 
 class CookieJar:
@@ -72,10 +73,11 @@ def post_form(jar, base, action, fields):
                      "Origin": base})
 
 
-def enroll_as_a_browser(cp, enroll_url, pubkey):
+def enroll_as_a_browser(cp, enroll_url, pubkey, code):
     """A fresh browser opens the enrollment URL: dev sign-in as a fleet
-    admin, the agent's confirmation page, its form. Returns the agent's
-    device list page."""
+    admin (the run's code pasted: a redirect cannot carry it), the
+    agent's confirmation page, its form. Returns the agent's device list
+    page."""
     jar = CookieJar()
     agent = "{0.scheme}://{0.netloc}".format(urllib.parse.urlsplit(enroll_url))
     r, url, seen = jar.go(enroll_url)
@@ -83,7 +85,7 @@ def enroll_as_a_browser(cp, enroll_url, pubkey):
     assert r.status == 200 and url.startswith(cp + "/auth/dev?"), seen
     assert seen[1].startswith(cp + "/auth/agent?"), seen
     action, fields = form_of(r.body.decode(), "name=admin")
-    fields.update(login="newcomer", admin="1")
+    fields.update(code=code, login="newcomer", admin="1")
     r, url, seen = post_form(jar, cp, action, fields)
     # Signed in, then back through the ticket to the page the URL named.
     assert r.status == 200 and url == enroll_url, (seen, r.body)
@@ -137,12 +139,24 @@ def test_pair_confirm_and_shell_into_a_dev_agent(tmp_path):
         r = client(["sessions", a1, SIM], home)
         assert r.returncode == 3 and "pair it first" in r.stderr, r.stderr
 
-        wait_fleet(cp, dev_sign_in(cp), both_healthy)
+        _, code = signin_url(banner)
+        wait_fleet(cp, dev_sign_in(cp, code), both_healthy)
         # A dev user who is not a fleet admin cannot confirm it.
-        jar = CookieJar(dd_session=dev_sign_in(cp, "nobody", admin=False))
+        jar = CookieJar(dd_session=dev_sign_in(cp, code, "nobody", admin=False))
         r, _, seen = jar.go(out["enroll_url"])
         assert r.status == 403 and "id=confirm" not in r.body.decode(), seen
-        listed = enroll_as_a_browser(cp, out["enroll_url"], out["pubkey"])
+        # Another local user, who can reach the fleet but never saw the
+        # banner, cannot make themselves a fleet admin to confirm it.
+        jar = CookieJar()
+        r, url, seen = jar.go(out["enroll_url"])
+        action, fields = form_of(r.body.decode(), "name=admin")
+        for guess in ({}, {"code": "A" * len(code)}):
+            fields.update(guess, login="mallory", admin="1")
+            r, _, _ = post_form(jar, cp, action, fields)
+            assert r.status == 403 and r.json()["code"] == "bad_code"
+            assert "dd_session" not in jar.cookies
+        listed = enroll_as_a_browser(cp, out["enroll_url"], out["pubkey"],
+                                     code)
         assert "newcomer laptop" in listed and out["pubkey"] in listed
 
         r = client(["sessions", a1, SIM], home)

@@ -335,6 +335,50 @@ static void cookie_secret_is_long_enough(void **state)
 	dd_buf_free(&errs);
 }
 
+/* Dev sign-in's code: secret, URL-safe, long enough, and dev only. */
+static void dev_signin_code_is_secret_and_dev_only(void **state)
+{
+	const char *ok[] = {BASE, "DD_DEV=1",
+			    "DD_DEV_SIGNIN_CODE=s3cret-dev-sign-in-code_0123", NULL};
+	const char *prod[] = {BASE,
+			      "DD_DEV_SIGNIN_CODE=s3cret-dev-sign-in-code_0123",
+			      NULL};
+	const char *bad[] = {BASE, "DD_DEV=1", "DD_DEV_SIGNIN_CODE=short", NULL};
+	const char *odd[] = {BASE, "DD_DEV=1",
+			     "DD_DEV_SIGNIN_CODE=s3cret dev sign-in code 0123",
+			     NULL};
+	dd_config *cfg = NULL;
+	dd_buf errs;
+	char out[32768];
+	FILE *f;
+	size_t n;
+
+	(void)state;
+	assert_int_equal(load(DD_MODE_CP, ok, &cfg, &errs), DD_OK);
+	assert_string_equal(cfg->dev_signin_code, "s3cret-dev-sign-in-code_0123");
+	f = fmemopen(out, sizeof out - 1, "w");
+	assert_non_null(f);
+	dd_config_describe(DD_MODE_CP, cfg, f);
+	n = (size_t)ftell(f);
+	fclose(f);
+	out[n] = '\0';
+	assert_non_null(strstr(out, "DD_DEV_SIGNIN_CODE"));
+	assert_null(strstr(out, "s3cret-dev-sign-in-code"));
+	dd_config_free(cfg);
+	dd_buf_free(&errs);
+	assert_int_equal(load(DD_MODE_CP, prod, &cfg, &errs), DD_ERR_CONFIG);
+	assert_non_null(strstr(dd_buf_str(&errs), "DD_DEV_SIGNIN_CODE: is for "
+						  "development only"));
+	dd_buf_free(&errs);
+	assert_int_equal(load(DD_MODE_CP, bad, &cfg, &errs), DD_ERR_CONFIG);
+	assert_non_null(strstr(dd_buf_str(&errs),
+			       "DD_DEV_SIGNIN_CODE: must be 22-128"));
+	dd_buf_free(&errs);
+	assert_int_equal(load(DD_MODE_CP, odd, &cfg, &errs), DD_ERR_CONFIG);
+	assert_null(strstr(dd_buf_str(&errs), "s3cret"));
+	dd_buf_free(&errs);
+}
+
 static void modes_and_labels(void **state)
 {
 	dd_mode m;
@@ -389,6 +433,7 @@ int main(void)
 		cmocka_unit_test(blank_required_value_counts_as_missing),
 		cmocka_unit_test(describe_hides_secrets),
 		cmocka_unit_test(modes_and_labels),
+		cmocka_unit_test(dev_signin_code_is_secret_and_dev_only),
 		cmocka_unit_test(cookie_secret_is_long_enough),
 		cmocka_unit_test(dev_stand_ins_need_dev_mode),
 		cmocka_unit_test(ita_settings_are_required_and_pinning_read),
