@@ -30,6 +30,7 @@ struct dd_httpc_req {
 	dd_httpc_req *prev, *next;
 	CURL *easy;
 	struct curl_slist *hdrs;
+	struct curl_slist *conn_to; /* "::host:port", or NULL */
 	uint8_t *body;
 	size_t body_len;
 	dd_buf resp_body;
@@ -120,6 +121,7 @@ static void req_free(dd_httpc_req *r)
 	for (struct curl_slist *l = r->hdrs; l != NULL; l = l->next)
 		OPENSSL_cleanse(l->data, strlen(l->data));
 	curl_slist_free_all(r->hdrs);
+	curl_slist_free_all(r->conn_to);
 	if (r->body != NULL)
 		dd_freezero(r->body, r->body_len);
 	buf_wipe_free(&r->resp_body);
@@ -612,6 +614,23 @@ static CURLcode set_method(dd_httpc_req *r, const char *method,
 	return cc;
 }
 
+/*
+ * An empty source host and port match every connection of the request,
+ * so the name is never resolved; the URL's name still drives SNI and
+ * the certificate check.
+ */
+static CURLcode set_connect_to(dd_httpc_req *r, const char *hp)
+{
+	char entry[sizeof "::" + DD_HTTPC_CONNECT_TO_MAX];
+
+	if ((size_t)snprintf(entry, sizeof entry, "::%s", hp) >= sizeof entry)
+		return CURLE_BAD_FUNCTION_ARGUMENT;
+	r->conn_to = curl_slist_append(NULL, entry);
+	if (r->conn_to == NULL)
+		return CURLE_OUT_OF_MEMORY;
+	return curl_easy_setopt(r->easy, CURLOPT_CONNECT_TO, r->conn_to);
+}
+
 static dd_err_t build_easy(dd_httpc *c, dd_httpc_req *r,
 			   const dd_httpc_request *rq, const char *method)
 {
@@ -685,6 +704,8 @@ static dd_err_t build_easy(dd_httpc *c, dd_httpc_req *r,
 				      on_header);
 	if (cc == CURLE_OK)
 		cc = set_method(r, method, rq->body_len);
+	if (cc == CURLE_OK && rq->connect_to != NULL)
+		cc = set_connect_to(r, rq->connect_to);
 	if (cc == CURLE_OUT_OF_MEMORY)
 		return DD_ERR_NOMEM;
 	return cc == CURLE_OK ? DD_OK : DD_ERR_INTERNAL;
@@ -715,6 +736,8 @@ dd_err_t dd_httpc_start(dd_httpc *c, const dd_httpc_request *rq,
 			return rc;
 	}
 	rc = dd_httpc_check_url(rq->url);
+	if (rc == DD_OK && rq->connect_to != NULL)
+		rc = dd_httpc_check_connect_to(rq->connect_to);
 	if (rc)
 		return rc;
 	r = dd_calloc(1, sizeof *r);

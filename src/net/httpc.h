@@ -41,6 +41,7 @@
 #define DD_HTTPC_DEFAULT_MAX_INFLIGHT 256u
 #define DD_HTTPC_MAX_HEADER_BYTES (64u * 1024u) /* all response headers */
 #define DD_HTTPC_MAX_REQ_HEADERS 64u
+#define DD_HTTPC_CONNECT_TO_MAX 300u  /* bytes of a connect_to "host:port" */
 
 typedef struct dd_httpc dd_httpc;
 typedef struct dd_httpc_req dd_httpc_req;
@@ -76,6 +77,14 @@ typedef struct dd_httpc_request {
 	 * full timeout; Retry-After is honoured on 429 and 503.
 	 */
 	const dd_retry_policy *retry;
+	/*
+	 * NULL: the URL's host is resolved as usual. "host:port" (see
+	 * dd_httpc_check_connect_to): every connection of this request goes
+	 * there instead, like curl --connect-to ::host:port; the URL, the
+	 * Host header, SNI and the certificate's name check are still the
+	 * URL's. Test and dev plumbing (a fake edge on loopback).
+	 */
+	const char *connect_to;
 } dd_httpc_request;
 
 typedef struct dd_httpc_result {
@@ -164,6 +173,12 @@ dd_err_t dd_httpc_check_method(const char *m);
 dd_err_t dd_httpc_check_header(const char *h);
 /* Absolute http:// or https:// URL, no spaces or controls, < 8 KiB. */
 dd_err_t dd_httpc_check_url(const char *url);
+/*
+ * "host:port" for connect_to: host a DNS name or IPv4 literal of
+ * [A-Za-z0-9.-] or a bracketed IPv6 literal, port 1..65535, at most
+ * DD_HTTPC_CONNECT_TO_MAX bytes in all. INVALID otherwise.
+ */
+dd_err_t dd_httpc_check_connect_to(const char *hp);
 /* CONFIG unless path is a readable regular file. */
 dd_err_t dd_httpc_check_ca_file(const char *path);
 

@@ -6,6 +6,7 @@
 #include "net/httpc.h"
 
 #include <fcntl.h>
+#include <stdbool.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -87,6 +88,52 @@ out:
 	curl_free(scheme);
 	curl_url_cleanup(u);
 	return rc;
+}
+
+static bool connect_host_ok(const char *h, size_t n)
+{
+	bool v6 = n >= 2 && h[0] == '[' && h[n - 1] == ']';
+
+	if (v6) {
+		h++;
+		n -= 2;
+	}
+	if (n == 0)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char ch = h[i];
+		bool ok = (ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'z') ||
+			  (ch >= 'A' && ch <= 'Z') || ch == '.' ||
+			  (v6 ? ch == ':' : ch == '-');
+
+		if (!ok)
+			return false;
+	}
+	return true;
+}
+
+dd_err_t dd_httpc_check_connect_to(const char *hp)
+{
+	const char *colon;
+	size_t n, plen;
+	unsigned long port = 0;
+
+	if (hp == NULL)
+		return DD_ERR_INVALID;
+	n = strnlen(hp, DD_HTTPC_CONNECT_TO_MAX + 1);
+	colon = n <= DD_HTTPC_CONNECT_TO_MAX ? strrchr(hp, ':') : NULL;
+	if (colon == NULL ||
+	    !connect_host_ok(hp, (size_t)(colon - hp)))
+		return DD_ERR_INVALID;
+	plen = n - (size_t)(colon - hp) - 1;
+	if (plen == 0 || plen > 5 || colon[1] == '0')
+		return DD_ERR_INVALID;
+	for (size_t i = 1; i <= plen; i++) {
+		if (colon[i] < '0' || colon[i] > '9')
+			return DD_ERR_INVALID;
+		port = port * 10 + (unsigned long)(colon[i] - '0');
+	}
+	return port <= 65535 ? DD_OK : DD_ERR_INVALID;
 }
 
 dd_err_t dd_httpc_check_ca_file(const char *path)

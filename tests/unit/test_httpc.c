@@ -720,6 +720,22 @@ static void test_validation(void **state)
 	assert_int_equal(dd_httpc_check_ca_file("/nonexistent/ca.pem"),
 			 DD_ERR_CONFIG);
 	assert_int_equal(dd_httpc_check_ca_file("/"), DD_ERR_CONFIG);
+	assert_int_equal(dd_httpc_check_connect_to("127.0.0.1:8443"), DD_OK);
+	assert_int_equal(dd_httpc_check_connect_to("edge.test:1"), DD_OK);
+	assert_int_equal(dd_httpc_check_connect_to("[::1]:65535"), DD_OK);
+	assert_int_equal(dd_httpc_check_connect_to("::1:443"), DD_ERR_INVALID);
+	assert_int_equal(dd_httpc_check_connect_to("edge.test"),
+			 DD_ERR_INVALID);
+	assert_int_equal(dd_httpc_check_connect_to(":443"), DD_ERR_INVALID);
+	assert_int_equal(dd_httpc_check_connect_to("a:0"), DD_ERR_INVALID);
+	assert_int_equal(dd_httpc_check_connect_to("a:65536"), DD_ERR_INVALID);
+	assert_int_equal(dd_httpc_check_connect_to("a:08"), DD_ERR_INVALID);
+	assert_int_equal(dd_httpc_check_connect_to("a:"), DD_ERR_INVALID);
+	assert_int_equal(dd_httpc_check_connect_to("a b:1"), DD_ERR_INVALID);
+	assert_int_equal(dd_httpc_check_connect_to("a:1\r\nX: y"),
+			 DD_ERR_INVALID);
+	assert_int_equal(dd_httpc_check_connect_to("a:b:1"), DD_ERR_INVALID);
+	assert_int_equal(dd_httpc_check_connect_to(NULL), DD_ERR_INVALID);
 }
 
 static void add(dd_buf *b, const char *line)
@@ -1134,6 +1150,7 @@ typedef struct tls_srv {
 	SSL_CTX *ctx;
 	pthread_t th;
 	char ca_path[64];
+	char host[128];  /* the last request's Host header */
 } tls_srv;
 
 static void add_ext(X509 *x, int nid, const char *value)
@@ -1190,6 +1207,22 @@ static void make_cert(tls_srv *t, const char *san)
 	EVP_PKEY_free(k);
 }
 
+/* Read by the test once the response has arrived (the GET is done). */
+static void keep_host(tls_srv *t, const char *head)
+{
+	const char *h = strstr(head, "\r\nHost: ");
+	size_t n = 0;
+
+	t->host[0] = '\0';
+	if (h == NULL)
+		return;
+	h += strlen("\r\nHost: ");
+	while (h[n] != '\r' && h[n] != '\0' && n < sizeof t->host - 1)
+		n++;
+	memcpy(t->host, h, n);
+	t->host[n] = '\0';
+}
+
 static void *tls_main(void *arg)
 {
 	static const char resp[] = "HTTP/1.1 200 OK\r\nContent-Length: 6\r\n"
@@ -1220,6 +1253,7 @@ static void *tls_main(void *arg)
 				got += (size_t)n;
 				buf[got] = '\0';
 				if (strstr(buf, "\r\n\r\n") != NULL) {
+					keep_host(t, buf);
 					SSL_write(ssl, resp, sizeof resp - 1);
 					break;
 				}
@@ -1257,15 +1291,14 @@ static void tls_stop(tls_srv *t)
 	unlink(t->ca_path);
 }
 
-/* One HTTPS GET of /, with or without the test CA as extra anchor. */
-static void tls_fetch(fx *f, tls_srv *t, int with_ca, out *o)
+/* One HTTPS GET of u, maybe connecting to connect_to instead. */
+static void tls_get(fx *f, tls_srv *t, int with_ca, const char *u,
+		    const char *connect_to, out *o)
 {
 	dd_httpc_opts op = {.timeout_ms = 5000,
 			    .ca_file = with_ca ? t->ca_path : NULL};
-	char u[64];
-	dd_httpc_request rq = {.url = u};
+	dd_httpc_request rq = {.url = u, .connect_to = connect_to};
 
-	snprintf(u, sizeof u, "https://127.0.0.1:%d/", t->port);
 	client(f, &op);
 	fetch(f, &rq, o);
 	dd_httpc_close(f->c, on_closed, f);
@@ -1274,6 +1307,55 @@ static void tls_fetch(fx *f, tls_srv *t, int with_ca, out *o)
 	dd_httpc_free(f->c);
 	f->c = NULL;
 	f->closed = 0;
+}
+
+/* One HTTPS GET of /, with or without the test CA as extra anchor. */
+static void tls_fetch(fx *f, tls_srv *t, int with_ca, out *o)
+{
+	char u[64];
+
+	snprintf(u, sizeof u, "https://127.0.0.1:%d/", t->port);
+	tls_get(f, t, with_ca, u, NULL, o);
+}
+
+/*
+ * connect_to (a fake edge): the connection goes to the given address,
+ * while the Host header and the certificate check stay the URL's name,
+ * which is never resolved (.invalid cannot be).
+ */
+static void test_connect_to(void **state)
+{
+	static const char name[] = "dd-pr-1-api-x.edge.invalid";
+	fx *f = *state;
+	tls_srv edge = {0}, wrong = {0};
+	char to[64], u[96];
+	dd_httpc_request rq = {.url = "https://x.invalid/",
+			       .connect_to = "127.0.0.1:0"};
+	out o;
+
+	tls_start(&edge, "DNS:dd-pr-1-api-x.edge.invalid");
+	tls_start(&wrong, "DNS:wrong.example,IP:127.0.0.1");
+	snprintf(u, sizeof u, "https://%s/health", name);
+	snprintf(to, sizeof to, "127.0.0.1:%d", edge.port);
+	tls_get(f, &edge, 1, u, to, &o);
+	assert_int_equal(o.err, DD_OK);
+	assert_int_equal(o.status, 200);
+	assert_string_equal(o.body, "tls-ok");
+	assert_string_equal(edge.host, name);
+	/* Without it the name does not resolve. */
+	tls_get(f, &edge, 1, u, NULL, &o);
+	assert_int_equal(o.err, DD_ERR_UPSTREAM);
+	/* A certificate for the address but not the name: refused. */
+	snprintf(to, sizeof to, "127.0.0.1:%d", wrong.port);
+	tls_get(f, &wrong, 1, u, to, &o);
+	assert_int_equal(o.err, DD_ERR_UPSTREAM);
+	assert_int_equal(o.status, 0);
+	/* A malformed value is refused before anything starts. */
+	client(f, NULL);
+	assert_int_equal(dd_httpc_start(f->c, &rq, on_result, &o, NULL),
+			 DD_ERR_INVALID);
+	tls_stop(&edge);
+	tls_stop(&wrong);
 }
 
 static void test_tls(void **state)
@@ -1368,6 +1450,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_bad_ca_file, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_tls, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_connect_to, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_torture, setup, teardown),
 	};
 
