@@ -230,6 +230,10 @@ static const struct var vars[] = {
 	{"DD_SCRAPE_DEAD_AFTER", T_U64, "900", 1, 30 * 86400, DD_MODE_CP, 0,
 	 false, OFF(scrape_dead_secs), NULL,
 	 "seconds of silence after which a failed scrape means dead"},
+	{"DD_COLLECT_CONNECT_TO", T_NONBLANK, NULL, 0, 0, DD_MODE_CP, 0, false,
+	 OFF(collect_connect_to), NULL,
+	 "host:port every tunnel agent's scrape connects to instead of "
+	 "resolving its name, TLS name unchanged (DD_DEV only: a fake edge)"},
 	{"DD_PREDECESSOR_URL", T_URL, NULL, 0, 0, DD_MODE_CP, 0, false,
 	 OFF(predecessor_url), NULL,
 	 "a CP to hydrate the store from at boot (its attested export)"},
@@ -630,6 +634,32 @@ static void check_attestation(const dd_config *cfg, dd_buf *errors, int *bad)
 	}
 }
 
+/*
+ * Redirecting scrapes would let whoever listens there answer for every
+ * tunnel agent: a test facility, refused outside dev mode. The host is
+ * checked in full by the HTTP client (dd_httpc_check_connect_to).
+ */
+static void check_collect_connect_to(const dd_config *cfg, dd_buf *errors,
+				     int *bad)
+{
+	const char *hp = cfg->collect_connect_to;
+	const char *colon = hp != NULL ? strrchr(hp, ':') : NULL;
+	uint64_t port;
+
+	if (cfg->mode != DD_MODE_CP || hp == NULL)
+		return;
+	if (!cfg->dev) {
+		dd_buf_append_str(errors, "DD_COLLECT_CONNECT_TO: is a test and "
+					  "development facility (needs DD_DEV=1)\n");
+		*bad = 1;
+	} else if (colon == NULL || colon == hp ||
+		   dd_parse_u64(colon + 1, 1, 65535, &port) != DD_OK) {
+		dd_buf_append_str(errors, "DD_COLLECT_CONNECT_TO: must be "
+					  "host:port\n");
+		*bad = 1;
+	}
+}
+
 dd_err_t dd_config_secret_bytes(const char *value, dd_buf *out)
 {
 	static const char prefix[] = "base64:";
@@ -733,6 +763,7 @@ static void check_cross(const dd_config *cfg, dd_buf *errors, int *bad)
 		*bad = 1;
 	}
 	check_attestation(cfg, errors, bad);
+	check_collect_connect_to(cfg, errors, bad);
 	if (cfg->mode == DD_MODE_CP && cfg->store_path != NULL &&
 	    cfg->store_path[0] != '/' && strcmp(cfg->store_path, ":memory:") != 0) {
 		dd_buf_append_str(errors, "DD_STORE_PATH: must be an absolute path "

@@ -150,6 +150,8 @@ typedef struct dd_config {
 	uint64_t scrape_interval_secs; /* DD_SCRAPE_INTERVAL (cp) */
 	uint64_t scrape_grace_secs;    /* DD_SCRAPE_GRACE (cp) */
 	uint64_t scrape_dead_secs;     /* DD_SCRAPE_DEAD_AFTER (cp) */
+	char *collect_connect_to; /* DD_COLLECT_CONNECT_TO (cp, dev), may be
+				     NULL: tunnel scrapes' "host:port" */
 	char *predecessor_url;  /* DD_PREDECESSOR_URL (cp), may be NULL */
 	char *cookie_secret;    /* DD_AUTH_COOKIE_SECRET, secret (cp) */
 	char *cookie_domain;    /* DD_AUTH_COOKIE_DOMAIN, may be NULL */

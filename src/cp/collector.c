@@ -61,6 +61,7 @@ struct dd_collector {
 	dd_collector_ops ops;
 	void *ud;
 	char *ca_file;
+	char *edge_connect_to;
 	uint64_t interval_ms, timeout_ms, grace_ms, dead_after_ms;
 	uint64_t verify_timeout_ms;
 	unsigned max_inflight;
@@ -239,6 +240,7 @@ static void maybe_free(dd_collector *c)
 	    c->verifying > 0)
 		return;
 	dd_free(c->ca_file);
+	dd_free(c->edge_connect_to);
 	dd_free(c);
 }
 
@@ -440,6 +442,7 @@ static void scrape_start(dd_collector *c, const dd_collect_target *t)
 		rc = DD_ERR_NOMEM; /* no client since a failed replacement */
 	} else if (health_url(t, s->url, sizeof s->url)) {
 		rq.url = s->url;
+		rq.connect_to = t->via_edge ? c->edge_connect_to : NULL;
 		rq.headers = fits ? NULL : close_conn;
 		rq.n_headers = fits ? 0 : 1;
 		rc = dd_httpc_start(c->http, &rq, on_response, s, &s->req);
@@ -656,7 +659,9 @@ dd_err_t dd_collector_new(uv_loop_t *loop, const dd_collector_opts *opts,
 
 	*out = NULL;
 	if (opts->att == NULL || ops->targets == NULL || ops->healthy == NULL ||
-	    ops->failed == NULL || opts->max_inflight > DD_COLLECT_MAX_INFLIGHT)
+	    ops->failed == NULL || opts->max_inflight > DD_COLLECT_MAX_INFLIGHT ||
+	    (opts->edge_connect_to != NULL &&
+	     dd_httpc_check_connect_to(opts->edge_connect_to) != DD_OK))
 		return DD_ERR_CONFIG;
 	c = dd_calloc(1, sizeof *c);
 	if (c == NULL)
@@ -684,6 +689,11 @@ dd_err_t dd_collector_new(uv_loop_t *loop, const dd_collector_opts *opts,
 		if (c->ca_file == NULL)
 			goto out;
 	}
+	if (opts->edge_connect_to != NULL) {
+		c->edge_connect_to = dd_strdup(opts->edge_connect_to);
+		if (c->edge_connect_to == NULL)
+			goto out;
+	}
 	rc = http_open(c);
 	if (rc)
 		goto out;
@@ -698,8 +708,10 @@ dd_err_t dd_collector_new(uv_loop_t *loop, const dd_collector_opts *opts,
 	*out = c;
 	c = NULL; /* transferred */
 out:
-	if (c != NULL)
+	if (c != NULL) {
 		dd_free(c->ca_file);
+		dd_free(c->edge_connect_to);
+	}
 	dd_free(c);
 	return rc;
 }

@@ -1,7 +1,8 @@
 /*
  * collector.h: the CP's background scrape of every agent's /health
- * (spec: integrations.md 3.2-3.6, http-surface.md 6.3), for agents with
- * direct ingress (a URL each registered with). docs/collector.md has the
+ * (spec: integrations.md 3.2-3.6, http-surface.md 6.3): agents with
+ * direct ingress at the URL each registered with, Cloudflare tunnel
+ * agents at their -api- hostname (via_edge). docs/collector.md has the
  * behaviour, the state machine, the limits and measured figures.
  *
  * Independent of the store: the CP hands targets in and applies results
@@ -88,6 +89,8 @@ typedef struct dd_collect_target {
 	char agent_id[DD_COLLECT_ID_MAX + 1];
 	/* http(s) origin (and optional path prefix); GET url + "/health". */
 	char url[DD_COLLECT_URL_MAX + 1];
+	/* Reached through Cloudflare's edge (a tunnel agent): edge_connect_to. */
+	bool via_edge;
 	dd_collect_status status;
 	int64_t last_seen_ms;     /* Unix ms of the last good scrape; 0 never */
 	int64_t registered_at_ms; /* Unix ms of the (last) registration */
@@ -174,6 +177,12 @@ typedef struct dd_collector_opts {
 	uint64_t dead_after_ms;    /* silence after which failures mean dead */
 	uint64_t verify_timeout_ms; /* one verification, JWKS fetch included */
 	const char *ca_file;       /* extra trust anchors (tests, dev CA) */
+	/*
+	 * "host:port" or NULL: via_edge scrapes connect there instead of
+	 * resolving the URL's name (dd_httpc_request.connect_to; the TLS
+	 * name check stays the URL's). Tests and dev: a fake edge.
+	 */
+	const char *edge_connect_to;
 	int64_t (*now_ms)(void);   /* Unix ms; NULL: the wall clock */
 } dd_collector_opts;
 
@@ -181,8 +190,9 @@ typedef struct dd_collector dd_collector;
 
 /*
  * Creates a stopped collector on loop. ops is copied. CONFIG for a
- * missing attestor or callback, max_inflight over the limit or an
- * unreadable ca_file; NOMEM. Caller releases it with dd_collector_free().
+ * missing attestor or callback, max_inflight over the limit, an
+ * unreadable ca_file or a malformed edge_connect_to; NOMEM. Caller
+ * releases it with dd_collector_free().
  */
 dd_err_t dd_collector_new(uv_loop_t *loop, const dd_collector_opts *opts,
 			  const dd_collector_ops *ops, void *ud,

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "cloudflare/cf_names.h"
 #include "core/alloc.h"
 #include "core/log.h"
 
@@ -17,21 +18,73 @@ struct dd_cp_collect {
 	void (*on_tick)(void *ud);
 	void *tick_ud;
 	dd_cp_reap *reap;         /* NULL without Cloudflare */
+	size_t unnamed;           /* tunnel agents last tick without a URL */
 };
 
 /* The targets being gathered by one scan. */
 struct gather {
 	dd_collect_target *v;
 	size_t n, cap;
+	/* Tunnel agents without a derivable URL: counted, the first named. */
+	size_t unnamed;
+	char first[DD_COLLECT_ID_MAX + 1];
+	char why[DD_CF_WHY_MAX];
 };
+
+dd_err_t dd_cp_collect_tunnel_url(const char *hostname, char *out, size_t cap,
+				  char *why, size_t why_len)
+{
+	char api[DD_CF_HOST_MAX + 1];
+	dd_err_t rc;
+
+	if (cap > 0)
+		out[0] = '\0';
+	rc = dd_cf_agent_api_hostname(hostname, api, sizeof api, why, why_len);
+	if (rc)
+		return rc;
+	if ((size_t)snprintf(out, cap, "https://%s", api) >= cap) {
+		if (cap > 0)
+			out[0] = '\0';
+		snprintf(why, why_len, "the URL of %s is too long", api);
+		return DD_ERR_INVALID;
+	}
+	return DD_OK;
+}
+
+/*
+ * A tunnel agent is scraped through Cloudflare at its -api- hostname
+ * (spec: integrations.md 3.4). One whose stored hostname yields none is
+ * not scraped; it is counted for the tick's log line instead.
+ */
+static bool target_url(const dd_store_brief *b, struct gather *g, char *url,
+		       size_t cap)
+{
+	char why[DD_CF_WHY_MAX];
+
+	if (b->ingress == DD_INGRESS_DIRECT) {
+		snprintf(url, cap, "%s", b->ingress_url);
+		return true;
+	}
+	if (dd_cp_collect_tunnel_url(b->hostname, url, cap, why,
+				     sizeof why) == DD_OK)
+		return true;
+	if (g->unnamed++ == 0) {
+		snprintf(g->first, sizeof g->first, "%s", b->agent_id);
+		snprintf(g->why, sizeof g->why, "%s", why);
+	}
+	return false;
+}
 
 static dd_err_t add_target(const dd_store_brief *b, void *ud)
 {
 	struct gather *g = ud;
 	dd_collect_target *t;
+	char url[DD_COLLECT_URL_MAX + 1];
 
 	/* The CP's own entry has no ingress: never scraped. */
-	if (b->ingress != DD_INGRESS_DIRECT)
+	if (b->ingress != DD_INGRESS_DIRECT && b->ingress != DD_INGRESS_TUNNEL)
+		return DD_OK;
+	if (!target_url(b, g, url, sizeof url))
 		return DD_OK;
 	if (g->n == g->cap) {
 		size_t cap = g->cap ? g->cap * 2 : 64;
@@ -45,7 +98,8 @@ static dd_err_t add_target(const dd_store_brief *b, void *ud)
 	t = &g->v[g->n++];
 	memset(t, 0, sizeof *t);
 	snprintf(t->agent_id, sizeof t->agent_id, "%s", b->agent_id);
-	snprintf(t->url, sizeof t->url, "%s", b->ingress_url);
+	snprintf(t->url, sizeof t->url, "%s", url);
+	t->via_edge = b->ingress == DD_INGRESS_TUNNEL;
 	t->status = (dd_collect_status)b->status;
 	t->last_seen_ms = b->last_seen_ms;
 	t->registered_at_ms = b->registered_at_ms;
@@ -79,6 +133,12 @@ static dd_err_t targets(void *ud, dd_collect_target **out, size_t *n)
 		dd_free(g.v);
 		return rc;
 	}
+	/* Logged when the count changes, not every tick. */
+	if (g.unnamed != cc->unnamed && g.unnamed > 0)
+		dd_log_warn("collector: %zu tunnel agents have no API hostname "
+			    "and are not scraped (%s: %s)", g.unnamed, g.first,
+			    g.why);
+	cc->unnamed = g.unnamed;
 	*out = g.v;
 	*n = g.n;
 	return DD_OK;
@@ -273,6 +333,7 @@ dd_err_t dd_cp_collect_new(const dd_config *cfg, uv_loop_t *loop,
 {
 	dd_cp_collect *cc = dd_calloc(1, sizeof *cc);
 	dd_collector_opts o = {.att = att, .ca_file = cfg->ca_file,
+			       .edge_connect_to = cfg->collect_connect_to,
 			       .interval_ms = cfg->scrape_interval_secs * 1000,
 			       .grace_ms = cfg->scrape_grace_secs * 1000,
 			       .dead_after_ms = cfg->scrape_dead_secs * 1000};

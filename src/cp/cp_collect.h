@@ -1,7 +1,9 @@
 /*
  * cp_collect.h: the collector (collector.h) wired to the fleet store
- * (store.h): targets are the store's agents with direct ingress; a
- * usable /health refreshes the agent's record (status healthy, verified
+ * (store.h): targets are the store's agents with direct ingress (at
+ * their URL) and with Cloudflare tunnel ingress (at
+ * https://{agent_api_hostname(hostname)}, through the edge, or through
+ * DD_COLLECT_CONNECT_TO in tests and dev); a usable /health refreshes the agent's record (status healthy, verified
  * claims, owner, the health snapshot); a failure records the collector's
  * verdict, and a dead agent is removed.
  */
@@ -38,6 +40,13 @@ void dd_cp_collect_on_tick(dd_cp_collect *cc, void (*fn)(void *ud), void *ud);
 void dd_cp_collect_set_reaper(dd_cp_collect *cc, dd_cp_reap *reap);
 /* One extra tick soon (after a registration, say). */
 void dd_cp_collect_wake(dd_cp_collect *cc);
+/*
+ * A tunnel agent's scrape origin: "https://" and the -api- hostname of
+ * its stored hostname (dd_cf_agent_api_hostname). INVALID with why when
+ * none can be derived or it does not fit cap (out is then "").
+ */
+dd_err_t dd_cp_collect_tunnel_url(const char *hostname, char *out, size_t cap,
+				  char *why, size_t why_len);
 /* Stops, cancels scrapes in flight; before the attestor and store go. */
 void dd_cp_collect_free(dd_cp_collect *cc);
 

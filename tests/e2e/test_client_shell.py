@@ -190,8 +190,10 @@ def test_refusals(env, home, tmp_path):
 
 # --- wss through a TLS server ----------------------------------------------------
 
-def make_ca(d):
-    """A test CA, a leaf for localhost/127.0.0.1 and one for another name."""
+def make_ca(d, leaves=None):
+    """A test CA and leaves it signs, as (name, [SANs]): by default
+    "good" for localhost/127.0.0.1 and "other" for another name. Files:
+    ca.pem, then NAME.cert and NAME.key for each leaf."""
     now = datetime.datetime.now(datetime.timezone.utc)
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "dd test CA")])
@@ -206,10 +208,11 @@ def make_ca(d):
     pem = serialization.Encoding.PEM
     paths = {"ca.pem": os.path.join(d, "ca.pem")}
     open(paths["ca.pem"], "wb").write(ca.public_bytes(pem))
-    for name, sans, serial in (
-            ("good", [x509.DNSName("localhost"),
-                      x509.IPAddress(ipaddress.ip_address("127.0.0.1"))], 2),
-            ("other", [x509.DNSName("other.example")], 3)):
+    if leaves is None:
+        leaves = (("good", [x509.DNSName("localhost"),
+                            x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                  ("other", [x509.DNSName("other.example")]))
+    for serial, (name, sans) in enumerate(leaves, 2):
         key = ec.generate_private_key(ec.SECP256R1())
         leaf = (x509.CertificateBuilder()
                 .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)]))

@@ -240,6 +240,11 @@ static void bad_options(void **state)
 	o.ca_file = "/nonexistent/ca.pem";
 	assert_int_equal(dd_collector_new(&w->loop, &o, &ops, NULL, &c),
 			 DD_ERR_CONFIG);
+	o.ca_file = NULL;
+	o.edge_connect_to = "127.0.0.1";
+	assert_int_equal(dd_collector_new(&w->loop, &o, &ops, NULL, &c),
+			 DD_ERR_CONFIG);
+	assert_null(c);
 	dd_collector_free(NULL);
 }
 
@@ -280,6 +285,37 @@ static void healthy_path(void **state)
 	assert_int_equal(st.last.targets_err, DD_OK);
 	assert_true(st.last.peak_inflight >= 1 && st.last.peak_inflight <= 4);
 	assert_false(dd_collector_busy(st.col));
+	store_down(w, &st);
+}
+
+/*
+ * edge_connect_to: via_edge targets (tunnel agents) connect to it, with
+ * their own names unresolved; other targets resolve theirs (.invalid
+ * never does: a DNS failure).
+ */
+static void edge_targets(void **state)
+{
+	struct world *w = *state;
+	char to[32];
+	dd_collector_opts o = {.interval_ms = HOUR_MS, .edge_connect_to = to};
+	fa_store st;
+
+	snprintf(to, sizeof to, "127.0.0.1:%u", w->fa->port);
+	store_up(w, &st, 2, &o);
+	for (size_t i = 0; i < 2; i++) {
+		snprintf(st.t[i].url, sizeof st.t[i].url,
+			 "http://dd-e-api-%zu.edge.invalid/a/%zu", i, i);
+		w->fa->a[i].hits = 0;
+	}
+	st.t[0].via_edge = true;
+	dd_collector_start(st.col);
+	run_until(w, &st, ticks_reach, 1, 20000);
+	assert_int_equal(st.r[0].healthy, 1);
+	assert_int_equal(w->fa->a[0].hits, 1);
+	assert_int_equal(st.r[1].failed, 1);
+	assert_int_equal(st.r[1].fail.kind, DD_COLLECT_FAIL_TRANSPORT);
+	assert_true(st.r[1].fail.dns);
+	assert_int_equal(w->fa->a[1].hits, 0);
 	store_down(w, &st);
 }
 
@@ -833,6 +869,7 @@ int main(void)
 		cmocka_unit_test(state_machine_table),
 		cmocka_unit_test(bad_options),
 		cmocka_unit_test(healthy_path),
+		cmocka_unit_test(edge_targets),
 		cmocka_unit_test(failure_classes),
 		cmocka_unit_test(stale_dead_and_back),
 		cmocka_unit_test(wake_permits),
