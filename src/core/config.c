@@ -6,373 +6,8 @@
 
 #include "core/alloc.h"
 #include "core/b64.h"
+#include "core/config_int.h"
 #include "core/strutil.h"
-
-enum var_type {
-	T_STR,      /* any value; presence is what counts */
-	T_NONBLANK, /* must contain non-whitespace; trimmed */
-	T_LABEL,    /* DD_ENV grammar */
-	T_U16,
-	T_U64,
-	T_FLAG,     /* 1/true/yes/on or 0/false/no/off */
-	T_CHOICE,   /* index into choices, stored as int */
-	T_URL,      /* http:// or https://, no whitespace; trailing / dropped */
-	T_PATH,     /* absolute path */
-	T_HOSTADDR, /* an IPv4/IPv6 literal to bind to */
-};
-
-#define ALL_SERVERS (DD_MODE_CP | DD_MODE_AGENT)
-/* Every mode that runs an HTTP listener. */
-#define LISTENERS (ALL_SERVERS | DD_MODE_ITA)
-#define EVERY (LISTENERS | DD_MODE_SESSIOND | DD_MODE_RUNTIME | DD_MODE_DEV | \
-	       DD_MODE_CLIENT)
-
-struct var {
-	const char *name;
-	enum var_type type;
-	const char *def;     /* NULL = no default */
-	uint64_t min, max;   /* numeric bounds */
-	unsigned modes;      /* modes that read it */
-	unsigned required;   /* modes that refuse to start without it */
-	bool secret;
-	size_t offset;
-	const char *const *choices;
-	const char *help;
-};
-
-static const char *const owner_kinds[] = {"user", "org", "repo", NULL};
-static const char *const log_levels[] = {"debug", "info", "warn", "error", NULL};
-static const char *const log_formats[] = {"logfmt", "json", NULL};
-static const char *const ita_modes[] = {"intel", "local", NULL};
-static const char *const providers[] = {"ee", "tsm", "sim", NULL};
-static const char *const poweroffs[] = {"recorded", "real", NULL};
-
-#define OFF(f) offsetof(dd_config, f)
-#define MS_DAY (24ull * 3600 * 1000)
-
-static const struct var vars[] = {
-	{"DD_ENV", T_LABEL, NULL, 0, 0, LISTENERS, LISTENERS, false,
-	 OFF(env), NULL, "environment label: production, staging, dev, pr-N, ..."},
-	{"DD_OWNER", T_NONBLANK, NULL, 0, 0, LISTENERS, ALL_SERVERS, false,
-	 OFF(owner), NULL, "fleet owner: GitHub user, org, or owner/repo"},
-	{"DD_OWNER_ID", T_U64, NULL, 1, UINT64_MAX, LISTENERS, ALL_SERVERS,
-	 false, OFF(owner_id), NULL, "numeric GitHub id of the owner"},
-	{"DD_OWNER_KIND", T_CHOICE, NULL, 0, 0, LISTENERS, ALL_SERVERS, false,
-	 OFF(owner_kind), owner_kinds, "user, org or repo"},
-	{"DD_VM_NAME", T_NONBLANK, NULL, 0, 0, ALL_SERVERS, 0, false,
-	 OFF(vm_name), NULL, "name of this VM (default: /etc/hostname)"},
-	{"DD_DEV", T_FLAG, "0", 0, 0, EVERY, 0, false, OFF(dev), NULL,
-	 "explicit development mode: accepts simulated quotes, dev sign-in"},
-	{"DD_BIND_ADDR", T_HOSTADDR, "0.0.0.0", 0, 0, LISTENERS, 0, false,
-	 OFF(bind_addr), NULL, "address the HTTP listeners bind to"},
-	{"DD_PORT", T_U16, "8080", 0, 65535, LISTENERS, 0, false, OFF(port),
-	 NULL, "main HTTP port (0: any free port)"},
-	{"DD_API_PORT", T_U16, "8081", 0, 65535, DD_MODE_AGENT, 0, false,
-	 OFF(api_port), NULL, "agent API listener port (0: any free port)"},
-	{"DD_HOSTNAME", T_NONBLANK, NULL, 0, 0, ALL_SERVERS, 0, false,
-	 OFF(hostname), NULL, "public hostname of this process"},
-	{"DD_CF_DOMAIN", T_NONBLANK, NULL, 0, 0, ALL_SERVERS, 0, false,
-	 OFF(cf_domain), NULL, "apex domain of the fleet"},
-	{"DD_CF_API_URL", T_URL, "https://api.cloudflare.com/client/v4", 0, 0,
-	 DD_MODE_CP, 0, false, OFF(cf.api_url), NULL,
-	 "Cloudflare API base URL (tests: a fake on loopback)"},
-	{"DD_CF_API_TOKEN", T_NONBLANK, NULL, 0, 0, DD_MODE_CP, 0, true,
-	 OFF(cf.api_token), NULL,
-	 "Cloudflare API token (unset: no tunnels, direct ingress)"},
-	{"DD_CF_ACCOUNT_ID", T_NONBLANK, NULL, 0, 0, DD_MODE_CP, 0, false,
-	 OFF(cf.account_id), NULL, "Cloudflare account of the tunnels"},
-	{"DD_CF_ZONE_ID", T_NONBLANK, NULL, 0, 0, DD_MODE_CP, 0, false,
-	 OFF(cf.zone_id), NULL, "Cloudflare zone of DD_CF_DOMAIN"},
-	{"DD_CF_TIMEOUT_MS", T_U64, "20000", 100, MS_DAY, DD_MODE_CP, 0, false,
-	 OFF(cf.timeout_ms), NULL, "one Cloudflare API attempt"},
-	{"DD_CF_ATTEMPTS", T_U64, "4", 1, 20, DD_MODE_CP, 0, false,
-	 OFF(cf.attempts), NULL,
-	 "tries per Cloudflare call (429, 5xx; Retry-After honoured)"},
-	{"DD_CF_MAX_WAIT_MS", T_U64, "30000", 10, 3600000, DD_MODE_CP, 0, false,
-	 OFF(cf.max_wait_ms), NULL, "longest wait between two tries"},
-	{"DD_CF_AGENT_PORT", T_U16, "8080", 1, 65535, DD_MODE_CP, 0, false,
-	 OFF(cf.agent_port), NULL, "agents' main port behind their hostname"},
-	{"DD_CF_AGENT_API_PORT", T_U16, "8081", 1, 65535, DD_MODE_CP, 0, false,
-	 OFF(cf.agent_api_port), NULL,
-	 "agents' API port behind their -api- hostname"},
-	{"DD_CF_CP_EXTRAS", T_STR, "shell:7682", 0, 0, DD_MODE_CP, 0, false,
-	 OFF(cf.cp_extras), NULL,
-	 "label:port list routed by the CP's own tunnel"},
-	{"DD_CF_REAP_GRACE_SECS", T_U64, "900", 60, 30 * 86400, DD_MODE_CP, 0,
-	 false, OFF(cf.reap_grace_secs), NULL,
-	 "an agent tunnel nobody claims is reaped only once this old"},
-	{"DD_CF_REAP_INTERVAL_SECS", T_U64, "30", 1, 86400, DD_MODE_CP, 0,
-	 false, OFF(cf.reap_interval_secs), NULL,
-	 "seconds between two reaping passes (sooner for dead agents)"},
-	{"DD_CF_REAP_MAX", T_U64, "20", 1, 500, DD_MODE_CP, 0, false,
-	 OFF(cf.reap_max), NULL, "tunnels reaped per pass at most"},
-	{"DD_CP_URL", T_URL, NULL, 0, 0, DD_MODE_AGENT, DD_MODE_AGENT, false,
-	 OFF(cp_url), NULL, "control plane base URL"},
-	{"EE_SOCKET_PATH", T_PATH, "/var/lib/easyenclave/agent.sock", 0, 0,
-	 DD_MODE_CP | DD_MODE_AGENT | DD_MODE_RUNTIME, 0, false,
-	 OFF(ee_socket), NULL, "EasyEnclave unix socket"},
-	{"EE_TOKEN", T_STR, NULL, 0, 0,
-	 DD_MODE_CP | DD_MODE_AGENT | DD_MODE_RUNTIME, 0, true, OFF(ee_token),
-	 NULL, "EasyEnclave seal token sent with every socket request"},
-	{"DD_RUNTIME_RELEASES_DIR", T_PATH, NULL, 0, 0, DD_MODE_RUNTIME, 0,
-	 false, OFF(runtime.releases_dir), NULL,
-	 "local release assets: DIR/owner/repo/tag/asset (unset: none)"},
-	{"DD_RUNTIME_MAX_REQUEST", T_U64, "1048576", 1024, 64ull << 20,
-	 DD_MODE_RUNTIME, 0, false, OFF(runtime.max_request), NULL,
-	 "longest request line, bytes"},
-	{"DD_RUNTIME_MAX_CONNECTIONS", T_U64, "64", 1, 10000, DD_MODE_RUNTIME,
-	 0, false, OFF(runtime.max_connections), NULL,
-	 "open socket connections (attach sessions included)"},
-	{"DD_RUNTIME_LOG_BYTES", T_U64, "1048576", 4096, 256ull << 20,
-	 DD_MODE_RUNTIME, 0, false, OFF(runtime.log_bytes), NULL,
-	 "log lines kept per deployment, bytes"},
-	{"DD_RUNTIME_EXEC_MAX_OUTPUT", T_U64, "262144", 1024, 1ull << 20,
-	 DD_MODE_RUNTIME, 0, false, OFF(runtime.exec_max_output), NULL,
-	 "exec stdout and stderr kept, bytes each"},
-	{"DD_RUNTIME_STOP_GRACE_MS", T_U64, "2000", 0, 600000, DD_MODE_RUNTIME,
-	 0, false, OFF(runtime.stop_grace_ms), NULL,
-	 "SIGTERM to SIGKILL when stopping a workload"},
-	{"DD_RUNTIME_RESTART_BACKOFF_MS", T_U64, "1000", 10, 3600000,
-	 DD_MODE_RUNTIME, 0, false, OFF(runtime.restart_backoff_ms), NULL,
-	 "first restart delay, doubled per quick failure (cap 30 s)"},
-	{"DD_RUNTIME_RESTART_MAX", T_U64, "5", 0, 1000, DD_MODE_RUNTIME, 0,
-	 false, OFF(runtime.restart_max), NULL,
-	 "quick failures in a row before a workload is left failed"},
-	{"DD_SESSIOND_SOCKET", T_PATH, "/run/devopsdefender/sessiond.sock", 0,
-	 0, DD_MODE_SESSIOND | DD_MODE_AGENT, 0, false, OFF(sessiond.socket),
-	 NULL, "sessiond's unix socket (mode 0600; never TCP)"},
-	{"DD_SESSIOND_DIR", T_PATH, "/var/lib/devopsdefender/sessiond", 0, 0,
-	 DD_MODE_SESSIOND, 0, false, OFF(sessiond.dir), NULL,
-	 "sealed transcripts and the recipient set (made 0700)"},
-	{"DD_SESSIOND_RECIPES", T_PATH, NULL, 0, 0, DD_MODE_SESSIOND, 0, false,
-	 OFF(sessiond.recipes), NULL,
-	 "recipe file, JSON (unset: one recipe, shell = /bin/sh)"},
-	{"DD_SESSIOND_PEER_UID", T_NONBLANK, NULL, 0, 0, DD_MODE_SESSIOND, 0,
-	 false, OFF(sessiond.peer_uid), NULL,
-	 "the only uid that may connect: the agent's (unset: our own)"},
-	{"DD_SESSIOND_MAX_SESSIONS", T_U64, "32", 1, 4096, DD_MODE_SESSIOND, 0,
-	 false, OFF(sessiond.max_sessions), NULL,
-	 "sessions at a time, exited and closing ones included"},
-	{"DD_SESSIOND_SCROLLBACK", T_U64, "262144", 4096, 64ull << 20,
-	 DD_MODE_SESSIOND, 0, false, OFF(sessiond.scrollback), NULL,
-	 "scrollback kept in memory per session, bytes"},
-	{"DD_SESSIOND_HISTORY_MAX_BYTES", T_U64, "1073741824", 1ull << 16,
-	 1ull << 40, DD_MODE_SESSIOND, 0, false,
-	 OFF(sessiond.history_max_bytes), NULL,
-	 "sealed transcripts on disk, all sessions, bytes"},
-	{"DD_SESSIOND_HISTORY_SESSION_BYTES", T_U64, "134217728", 1ull << 15,
-	 1ull << 40, DD_MODE_SESSIOND, 0, false,
-	 OFF(sessiond.history_session_bytes), NULL,
-	 "sealed transcript of one session, bytes (oldest segments go)"},
-	{"DD_SESSIOND_HISTORY_SEGMENT_BYTES", T_U64, "4194304", 1ull << 14,
-	 1ull << 30, DD_MODE_SESSIOND, 0, false,
-	 OFF(sessiond.history_segment_bytes), NULL,
-	 "transcript file size before rotation, bytes"},
-	{"DD_SESSIOND_MAX_REQUEST", T_U64, "65536", 1024, 1ull << 20,
-	 DD_MODE_SESSIOND, 0, false, OFF(sessiond.max_request), NULL,
-	 "longest request line, bytes"},
-	{"DD_SESSIOND_MAX_CONNECTIONS", T_U64, "64", 1, 10000,
-	 DD_MODE_SESSIOND, 0, false, OFF(sessiond.max_connections), NULL,
-	 "open socket connections (attached ones included)"},
-	{"DD_ITA_MODE", T_CHOICE, "intel", 0, 0, ALL_SERVERS, 0, false,
-	 OFF(ita_mode), ita_modes,
-	 "intel, or local (the dev issuer; refused outside DD_DEV)"},
-	{"DD_ITA_BASE_URL", T_URL, NULL, 0, 0, ALL_SERVERS, ALL_SERVERS, false,
-	 OFF(ita_base_url), NULL, "Intel Trust Authority API base URL"},
-	{"DD_ITA_API_KEY", T_NONBLANK, NULL, 0, 0, ALL_SERVERS | DD_MODE_ITA,
-	 ALL_SERVERS | DD_MODE_ITA, true, OFF(ita_api_key), NULL,
-	 "Intel Trust Authority API key (ita mode: the key it demands)"},
-	{"DD_ITA_JWKS_URL", T_URL, NULL, 0, 0, ALL_SERVERS, ALL_SERVERS, false,
-	 OFF(ita_jwks_url), NULL, "where the token signing keys are published"},
-	{"DD_ITA_ISSUER", T_NONBLANK, NULL, 0, 0, ALL_SERVERS | DD_MODE_ITA,
-	 ALL_SERVERS, false, OFF(ita_issuer), NULL,
-	 "exact iss of tokens (ita mode: default its own URL)"},
-	{"DD_ITA_REFRESH_SECS", T_U64, "180", 1, 86400, ALL_SERVERS, 0, false,
-	 OFF(ita_refresh_secs), NULL, "how often the own token is re-minted"},
-	{"DD_ITA_JWKS_REFRESH_SECS", T_U64, "10", 1, 3600, ALL_SERVERS, 0,
-	 false, OFF(ita_jwks_refresh_secs), NULL,
-	 "least time between key refetches for an unknown kid"},
-	{"DD_QUOTE_PROVIDER", T_CHOICE, "ee", 0, 0,
-	 ALL_SERVERS | DD_MODE_RUNTIME, 0, false,
-	 OFF(quote_provider), providers,
-	 "where own quotes come from: ee, tsm, or sim (DD_DEV only)"},
-	{"DD_SIM_MRTD", T_NONBLANK, NULL, 0, 0, ALL_SERVERS, 0, false,
-	 OFF(sim_mrtd), NULL,
-	 "MRTD of simulated quotes, 96 hex (dev: to exercise pinning)"},
-	{"DD_TSM_ROOT", T_PATH, "/sys/kernel/config/tsm/report", 0, 0,
-	 ALL_SERVERS | DD_MODE_RUNTIME, 0, false, OFF(tsm_root), NULL,
-	 "configfs-tsm report directory"},
-	{"DD_EXPECTED_MRTD", T_STR, NULL, 0, 0, DD_MODE_CP, 0, false,
-	 OFF(expected_mrtd), NULL,
-	 "allowlist of MRTDs, [name=]hex separated by commas (empty: unpinned)"},
-	{"DD_EXPECTED_TCB", T_NONBLANK, NULL, 0, 0, DD_MODE_CP, 0, false,
-	 OFF(expected_tcb), NULL, "lowest TCB status accepted (default UpToDate)"},
-	{"DD_EXPECTED_RTMR0", T_NONBLANK, NULL, 0, 0, DD_MODE_CP, 0, false,
-	 OFF(expected_rtmr[0]), NULL, "exact RTMR0 (unset: any)"},
-	{"DD_EXPECTED_RTMR1", T_NONBLANK, NULL, 0, 0, DD_MODE_CP, 0, false,
-	 OFF(expected_rtmr[1]), NULL, "exact RTMR1 (unset: any)"},
-	{"DD_EXPECTED_RTMR2", T_NONBLANK, NULL, 0, 0, DD_MODE_CP, 0, false,
-	 OFF(expected_rtmr[2]), NULL, "exact RTMR2 (unset: any)"},
-	{"DD_EXPECTED_RTMR3", T_NONBLANK, NULL, 0, 0, DD_MODE_CP, 0, false,
-	 OFF(expected_rtmr[3]), NULL, "exact RTMR3 (unset: any)"},
-	{"DD_MEASUREMENT_ENFORCE", T_FLAG, "1", 0, 0, DD_MODE_CP, 0, false,
-	 OFF(measurement_enforce), NULL,
-	 "refuse what pinning rejects (0: only warn)"},
-	{"DD_STORE_PATH", T_NONBLANK, "/var/lib/devopsdefender/cp.db", 0, 0,
-	 DD_MODE_CP, 0, false, OFF(store_path), NULL,
-	 "the fleet store (SQLite; an absolute path, or :memory: for tests)"},
-	{"DD_SCRAPE_INTERVAL", T_U64, "5", 1, 3600, DD_MODE_CP, 0, false,
-	 OFF(scrape_interval_secs), NULL,
-	 "seconds between two collector ticks (every agent's /health)"},
-	{"DD_SCRAPE_GRACE", T_U64, "120", 0, 86400, DD_MODE_CP, 0, false,
-	 OFF(scrape_grace_secs), NULL,
-	 "seconds a registering agent may fail scrapes and stay registering"},
-	{"DD_SCRAPE_DEAD_AFTER", T_U64, "900", 1, 30 * 86400, DD_MODE_CP, 0,
-	 false, OFF(scrape_dead_secs), NULL,
-	 "seconds of silence after which a failed scrape means dead"},
-	{"DD_COLLECT_CONNECT_TO", T_NONBLANK, NULL, 0, 0, DD_MODE_CP, 0, false,
-	 OFF(collect_connect_to), NULL,
-	 "host:port every tunnel agent's scrape connects to instead of "
-	 "resolving its name, TLS name unchanged (DD_DEV only: a fake edge)"},
-	{"DD_PREDECESSOR_URL", T_URL, NULL, 0, 0, DD_MODE_CP, 0, false,
-	 OFF(predecessor_url), NULL,
-	 "a CP to hydrate the store from at boot (its attested export)"},
-	{"DD_PUBLIC_URL", T_URL, NULL, 0, 0, ALL_SERVERS, 0, false,
-	 OFF(public_url), NULL,
-	 "public origin of this process (default https://DD_HOSTNAME)"},
-	{"DD_AUTH_COOKIE_SECRET", T_STR, NULL, 0, 0, DD_MODE_CP, DD_MODE_CP,
-	 true, OFF(cookie_secret), NULL,
-	 "session signing key: 32+ bytes, or base64:<32+ bytes encoded>"},
-	{"DD_DEV_SIGNIN_CODE", T_STR, NULL, 0, 0, DD_MODE_CP, 0, true,
-	 OFF(dev_signin_code), NULL,
-	 "dev sign-in's code: 22-128 of [A-Za-z0-9_-] (DD_DEV only; unset: "
-	 "the CP makes one and logs its sign-in URL)"},
-	{"DD_AUTH_COOKIE_DOMAIN", T_NONBLANK, NULL, 0, 0, DD_MODE_CP, 0, false,
-	 OFF(cookie_domain), NULL,
-	 "Domain of the session cookie (default: host only)"},
-	{"DD_AUTH_BROKER_URL", T_URL, NULL, 0, 0, DD_MODE_AGENT, 0, false,
-	 OFF(broker_url), NULL, "where people sign in (default DD_CP_URL)"},
-	{"DD_GITHUB_OAUTH_URL", T_URL, "https://github.com", 0, 0, DD_MODE_CP, 0,
-	 false, OFF(github_oauth_url), NULL, "GitHub OAuth base URL"},
-	{"DD_GITHUB_API_URL", T_URL, "https://api.github.com", 0, 0, DD_MODE_CP,
-	 0, false, OFF(github_api_url), NULL, "GitHub API base URL"},
-	{"DD_GITHUB_CLIENT_ID", T_NONBLANK, NULL, 0, 0, DD_MODE_CP, 0, false,
-	 OFF(github_client_id[0]), NULL, "GitHub App OAuth client id"},
-	{"DD_GITHUB_CLIENT_SECRET", T_NONBLANK, NULL, 0, 0, DD_MODE_CP, 0, true,
-	 OFF(github_client_secret[0]), NULL, "GitHub App OAuth client secret"},
-	{"DD_PRODUCTION_GITHUB_CLIENT_ID", T_NONBLANK, NULL, 0, 0, DD_MODE_CP, 0,
-	 false, OFF(github_client_id[1]), NULL,
-	 "client id for app.* / app-* return hosts"},
-	{"DD_PRODUCTION_GITHUB_CLIENT_SECRET", T_NONBLANK, NULL, 0, 0,
-	 DD_MODE_CP, 0, true, OFF(github_client_secret[1]), NULL,
-	 "its client secret"},
-	{"DD_STAGING_GITHUB_CLIENT_ID", T_NONBLANK, NULL, 0, 0, DD_MODE_CP, 0,
-	 false, OFF(github_client_id[2]), NULL,
-	 "client id for every other return host"},
-	{"DD_STAGING_GITHUB_CLIENT_SECRET", T_NONBLANK, NULL, 0, 0, DD_MODE_CP,
-	 0, true, OFF(github_client_secret[2]), NULL, "its client secret"},
-	{"DD_GITHUB_CALLBACK_URL", T_URL, NULL, 0, 0, DD_MODE_CP, 0, false,
-	 OFF(github_callback_url), NULL,
-	 "OAuth redirect_uri (default <public url>/auth/github/callback)"},
-	{"DD_OIDC_ISSUER", T_NONBLANK,
-	 "https://token.actions.githubusercontent.com", 0, 0, ALL_SERVERS, 0,
-	 false, OFF(oidc_issuer), NULL, "GitHub Actions OIDC issuer"},
-	{"DD_OIDC_JWKS_URL", T_URL,
-	 "https://token.actions.githubusercontent.com/.well-known/jwks", 0, 0,
-	 ALL_SERVERS, 0, false, OFF(oidc_jwks_url), NULL,
-	 "GitHub Actions OIDC signing keys"},
-	{"DD_OIDC_AUDIENCE", T_NONBLANK, "dd-agent", 0, 0, ALL_SERVERS, 0, false,
-	 OFF(oidc_audience), NULL, "audience CI tokens must name"},
-	{"DD_OIDC_REQUEST_TOKEN", T_NONBLANK, NULL, 0, 0, DD_MODE_ITA, 0, true,
-	 OFF(oidc_request_token), NULL,
-	 "ita mode: serve a local GitHub Actions OIDC issuer for the owner, "
-	 "to callers presenting this"},
-	{"DD_OIDC_MAX_AGE_SECS", T_U64, "900", 30, 86400, ALL_SERVERS, 0, false,
-	 OFF(oidc_max_age_secs), NULL, "oldest CI token accepted, from its iat"},
-	{"DD_CONFIDENTIAL", T_FLAG, "0", 0, 0, DD_MODE_AGENT, 0, false,
-	 OFF(confidential), NULL,
-	 "no deploy, exec, owner change or shells: a sealed appliance"},
-	{"DD_EE_WAIT_SECS", T_U64, "90", 0, 3600, DD_MODE_AGENT, 0, false,
-	 OFF(ee_wait_secs), NULL,
-	 "how long boot waits for EasyEnclave (0: serve without waiting)"},
-	{"DD_NOISE_KEY_PATH", T_PATH, NULL, 0, 0, DD_MODE_AGENT, 0, false,
-	 OFF(noise_key_path), NULL,
-	 "the Noise static key on tmpfs, 0600 (unset: memory only)"},
-	{"DD_AGENT_DEVICES_PATH", T_PATH, NULL, 0, 0, DD_MODE_AGENT, 0, false,
-	 OFF(devices_path), NULL,
-	 "paired devices, JSON, 0600, on the persistent volume (unset: memory "
-	 "only)"},
-	{"DD_AGENT_MAX_DEVICES", T_U64, "64", 1, 4096, DD_MODE_AGENT, 0, false,
-	 OFF(max_devices), NULL, "paired devices kept, revoked ones included"},
-	{"DD_NOISE_HANDSHAKE_MS", T_U64, "10000", 100, 60000, DD_MODE_AGENT, 0,
-	 false, OFF(noise_handshake_ms), NULL,
-	 "how long /noise/ws waits for a device's first message"},
-	{"DD_REGISTER_BACKOFF_MS", T_U64, "5000", 10, 60000, DD_MODE_AGENT, 0,
-	 false, OFF(register_backoff_ms), NULL,
-	 "registration back-off unit: retries wait clamp(5n, 5, 60) of a fifth"},
-	{"DD_REGISTER_CHECK_SECS", T_U64, "60", 1, 86400, DD_MODE_AGENT, 0,
-	 false, OFF(register_check_secs), NULL,
-	 "how often a registered agent checks that the CP still knows it"},
-	{"DD_POWEROFF", T_CHOICE, "recorded", 0, 0, DD_MODE_CP, 0, false,
-	 OFF(poweroff_real), poweroffs,
-	 "recorded (log, marker, exit 86) or real (sync + reboot; never "
-	 "with DD_DEV)"},
-	{"DD_POWEROFF_MARKER", T_PATH, NULL, 0, 0, DD_MODE_CP, 0, false,
-	 OFF(poweroff_marker), NULL,
-	 "recorded power-offs append a line to this file (tests)"},
-	{"DD_CLOUDFLARED_PATH", T_PATH, "/var/lib/easyenclave/bin/cloudflared",
-	 0, 0, ALL_SERVERS, 0, false, OFF(cloudflared_path), NULL,
-	 "the cloudflared binary"},
-	{"DD_CLOUDFLARED_BACKOFF_MS", T_U64, "1000", 10, 3600000, ALL_SERVERS,
-	 0, false, OFF(cloudflared_backoff_ms), NULL,
-	 "first cloudflared restart delay, doubled per quick exit (cap 60 s)"},
-	{"DD_STONITH_EVICT_DELAY_MS", T_U64, "5000", 1, MS_DAY, DD_MODE_CP, 0,
-	 false, OFF(stonith_evict_delay_ms), NULL,
-	 "cloudflared start -> first look at our tunnel's connections"},
-	{"DD_STONITH_POLL_MS", T_U64, "10000", 1, MS_DAY, DD_MODE_CP, 0, false,
-	 OFF(stonith_poll_ms), NULL,
-	 "self-watchdog period (+-20 %; first read after 1-2.5 periods)"},
-	{"DD_STONITH_DRAIN_MS", T_U64, "30000", 1, MS_DAY, DD_MODE_CP, 0, false,
-	 OFF(stonith_drain_ms), NULL,
-	 "an evicted CP drains at most this long, then powers off"},
-	{"DD_CA_FILE", T_PATH, NULL, 0, 0, EVERY, 0, false, OFF(ca_file), NULL,
-	 "extra CA bundle for outbound TLS (tests); verification stays on"},
-	{"DD_LOG_LEVEL", T_CHOICE, "info", 0, 0, EVERY, 0, false,
-	 OFF(log_level), log_levels, "debug, info, warn or error"},
-	{"DD_LOG_FORMAT", T_CHOICE, "logfmt", 0, 0, EVERY, 0, false,
-	 OFF(log_format), log_formats, "logfmt or json"},
-	{"DD_HTTP_CLIENT_TIMEOUT_MS", T_U64, "10000", 100, MS_DAY, EVERY, 0,
-	 false, OFF(outbound_timeout_ms), NULL, "total time for one outbound call"},
-	{"DD_HTTP_CLIENT_MAX_RESPONSE", T_U64, "8388608", 1024, 1ull << 30,
-	 EVERY, 0, false, OFF(outbound_max_response), NULL,
-	 "largest outbound response body accepted, bytes"},
-	{"DD_HTTP_MAX_HEAD_BYTES", T_U64, "16384", 1024, 1 << 20, LISTENERS, 0,
-	 false, OFF(http.max_head_bytes), NULL, "request line + headers -> 431"},
-	{"DD_HTTP_MAX_HEADERS", T_U64, "64", 8, 1000, LISTENERS, 0, false,
-	 OFF(http.max_headers), NULL, "header count -> 431"},
-	{"DD_HTTP_MAX_BODY", T_U64, "1048576", 1024, 1ull << 30, LISTENERS, 0,
-	 false, OFF(http.max_body), NULL, "request body cap once authenticated"},
-	{"DD_HTTP_MAX_BODY_UNAUTH", T_U64, "65536", 256, 1ull << 30, LISTENERS,
-	 0, false, OFF(http.max_body_unauth), NULL,
-	 "request body cap before authentication"},
-	{"DD_HTTP_HEAD_TIMEOUT_MS", T_U64, "10000", 100, MS_DAY, LISTENERS, 0,
-	 false, OFF(http.head_timeout_ms), NULL, "time to send headers -> 408"},
-	{"DD_HTTP_BODY_TIMEOUT_MS", T_U64, "30000", 100, MS_DAY, LISTENERS, 0,
-	 false, OFF(http.body_timeout_ms), NULL, "time to send the body -> 408"},
-	{"DD_HTTP_IDLE_TIMEOUT_MS", T_U64, "60000", 100, MS_DAY, LISTENERS, 0,
-	 false, OFF(http.idle_timeout_ms), NULL, "keep-alive idle time"},
-	{"DD_HTTP_WRITE_TIMEOUT_MS", T_U64, "30000", 100, MS_DAY, LISTENERS, 0,
-	 false, OFF(http.write_timeout_ms), NULL,
-	 "a response that makes no progress for this long is dropped"},
-	{"DD_HTTP_MAX_CONNECTIONS", T_U64, "10000", 1, 1000000, LISTENERS, 0,
-	 false, OFF(http.max_connections), NULL, "open connections per listener"},
-	{"DD_DRAIN_TIMEOUT_MS", T_U64, "10000", 0, MS_DAY, LISTENERS, 0, false,
-	 OFF(http.drain_timeout_ms), NULL, "shutdown grace for in-flight requests"},
-	{"DD_WS_MAX_MESSAGE", T_U64, "1048576", 125, 1ull << 30, LISTENERS, 0,
-	 false, OFF(http.ws_max_message), NULL, "largest WebSocket message"},
-};
-
-#define NVARS (sizeof vars / sizeof vars[0])
 
 const char *dd_config_getenv(void *ud, const char *name)
 {
@@ -791,8 +426,8 @@ dd_err_t dd_config_load(dd_mode mode, dd_config_get_fn get, void *ud,
 	if (cfg == NULL)
 		return DD_ERR_NOMEM;
 	cfg->mode = mode;
-	for (size_t i = 0; i < NVARS; i++) {
-		const struct var *v = &vars[i];
+	for (size_t i = 0; i < dd_config_nvars; i++) {
+		const struct var *v = &dd_config_vars[i];
 		const char *raw;
 
 		if (!(v->modes & mode))
@@ -838,8 +473,8 @@ void dd_config_free(dd_config *cfg)
 {
 	if (cfg == NULL)
 		return;
-	for (size_t i = 0; i < NVARS; i++) {
-		const struct var *v = &vars[i];
+	for (size_t i = 0; i < dd_config_nvars; i++) {
+		const struct var *v = &dd_config_vars[i];
 		char **slot;
 
 		if (v->type == T_U16 || v->type == T_U64 || v->type == T_FLAG ||
@@ -884,7 +519,7 @@ const char *dd_mode_name(dd_mode mode)
 
 const char *dd_owner_kind_name(dd_owner_kind kind)
 {
-	return (unsigned)kind < 3 ? owner_kinds[kind] : "unknown";
+	return (unsigned)kind < 3 ? dd_config_owner_kinds[kind] : "unknown";
 }
 
 static void describe_value(const struct var *v, const dd_config *cfg, FILE *f)
@@ -913,8 +548,8 @@ static void describe_value(const struct var *v, const dd_config *cfg, FILE *f)
 
 void dd_config_describe(dd_mode mode, const dd_config *cfg, FILE *f)
 {
-	for (size_t i = 0; i < NVARS; i++) {
-		const struct var *v = &vars[i];
+	for (size_t i = 0; i < dd_config_nvars; i++) {
+		const struct var *v = &dd_config_vars[i];
 
 		if (!(v->modes & mode))
 			continue;
