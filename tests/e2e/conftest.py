@@ -172,6 +172,22 @@ def cp(start, ita_env):
     return start([DD_BIN, "cp"], ita_env)
 
 
+def wait_for(pred, timeout=30.0, what="condition", srv=None, interval=0.05):
+    """pred()'s first truthy value, polled every `interval` seconds; an
+    AssertionError naming `what` (and the tail of srv's output, when
+    given) after `timeout` seconds. The timeout only bounds a failure."""
+    deadline = time.monotonic() + timeout
+    while True:
+        v = pred()
+        if v:
+            return v
+        if time.monotonic() > deadline:
+            tail = srv.output()[-4000:] if srv is not None else ""
+            raise AssertionError(f"timed out waiting for {what}: last {v!r}"
+                                 + (f"\n{tail}" if tail else ""))
+        time.sleep(interval)
+
+
 # --- raw HTTP --------------------------------------------------------------
 
 def connect(port, timeout=5.0):

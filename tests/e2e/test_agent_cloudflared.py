@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from conftest import DD_BIN, request
+from conftest import DD_BIN, request, wait_for
 from fake_cp import FakeCP
 
 TOKEN = "eyJhIjoiYWNjdCIsInQiOiJ0dW4iLCJzIjoic2VjcmV0In0="
@@ -44,16 +44,6 @@ def agent_with(start, ita_env, tmp, body, reply_token=TOKEN):
 
 def health(a):
     return request(a.port, "GET", "/health").json()
-
-
-def wait_for(pred, timeout=20.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        v = pred()
-        if v:
-            return v
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def test_connector_runs_with_the_token_in_its_environment(start, ita_env,

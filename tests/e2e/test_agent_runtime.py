@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from conftest import DD_BIN, request
+from conftest import DD_BIN, request, wait_for
 from fake_cp import FakeCP
 from fake_oidc import FakeOIDC
 
@@ -21,17 +21,6 @@ FAST_RUNTIME = {"DD_RUNTIME_STOP_GRACE_MS": "500",
                 "DD_RUNTIME_RESTART_BACKOFF_MS": "100"}
 LOOP = ["/bin/sh", "-c",
         "i=0; while :; do echo line $i; i=$((i+1)); sleep 0.05; done"]
-
-
-def wait_for(fn, timeout=10.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    while True:
-        v = fn()
-        if v:
-            return v
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}: last {v!r}")
-        time.sleep(0.05)
 
 
 # --- fixtures ------------------------------------------------------------------

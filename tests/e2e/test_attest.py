@@ -30,7 +30,7 @@ import urllib.request
 import jwt
 import pytest
 
-from conftest import BASE_ENV, DD_BIN, ROOT, SANITIZER_MARKS, request
+from conftest import BASE_ENV, DD_BIN, ROOT, SANITIZER_MARKS, request, wait_for
 from fake_ita import ALGS, FakeITA, V4_OFFSETS, parse_quote
 from tsm_standin import TsmStandin, base_quote, quote_for
 
@@ -517,17 +517,6 @@ def health(port, verbose=False):
     r = request(port, "GET", "/health?verbose=1" if verbose else "/health")
     assert r.status == 200, r.body
     return r.json()
-
-
-def wait_for(pred, timeout, what):
-    deadline = time.monotonic() + timeout
-    while True:
-        v = pred()
-        if v:
-            return v
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.05)
 
 
 def bind(nonce):

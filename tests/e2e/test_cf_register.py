@@ -14,11 +14,10 @@ does: SHA-512("devopsdefender/register/v1" || nonce || Noise key)."""
 import hashlib
 import json
 import os
-import time
 
 import pytest
 
-from conftest import DD_BIN, request
+from conftest import DD_BIN, request, wait_for
 from fake_cf import FakeCF
 from fake_ee import FakeEE
 from fake_ita import FakeITA
@@ -54,16 +53,6 @@ def oidc():
     o = FakeOIDC().start()
     yield o
     o.stop()
-
-
-def wait_for(pred, timeout=30.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        v = pred()
-        if v:
-            return v
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def base_env(cf, ita, oidc, tmp_path):

@@ -2,11 +2,10 @@
 Cloudflare (the fake API, fake_cf.py, and the fake cloudflared): who may
 ask, and what the CP's own tunnel looks like in the views."""
 import os
-import time
 
 import pytest
 
-from conftest import DD_BIN, request
+from conftest import DD_BIN, request, wait_for
 from fake_cf import FakeCF
 from fake_oidc import FakeOIDC
 
@@ -27,16 +26,6 @@ def oidc():
     o = FakeOIDC().start()
     yield o
     o.stop()
-
-
-def wait_for(pred, timeout=30.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        v = pred()
-        if v:
-            return v
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def start_cp(start, cf, oidc, ita_env, tmp_path):

@@ -17,7 +17,7 @@ import time
 import jwt
 import pytest
 
-from conftest import DD_BIN, request
+from conftest import DD_BIN, request, wait_for
 from fake_ita import FakeITA
 from fake_oidc import FakeOIDC
 from test_auth import mint_session, session_claims
@@ -28,16 +28,6 @@ API_KEY = "cp-api-e2e-key"
 PUBLIC = {"agent_id", "hostname", "vm_name", "attestation_type", "status",
           "last_seen", "agent_mode", "integrity_state", "deployment_count",
           "unit_count", "oracle_count"}
-
-
-def wait_for(pred, timeout=20.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        v = pred()
-        if v:
-            return v
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 @pytest.fixture

@@ -22,7 +22,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
-from conftest import DD_BIN, request
+from conftest import DD_BIN, request, wait_for
 from test_agent_api import OWNER, agent_env, call, ee, oidc  # noqa: F401 (fixtures)
 from test_agent_api import assert_json_answer, assert_page_headers
 from test_auth import cookies_of, mint_session, session_claims, split, ticket_into_agent
@@ -39,17 +39,6 @@ def device_key():
     k = X25519PrivateKey.generate().public_key()
     return k.public_bytes(serialization.Encoding.Raw,
                           serialization.PublicFormat.Raw).hex()
-
-
-def wait_for(fn, timeout=20.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    while True:
-        v = fn()
-        if v:
-            return v
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.1)
 
 
 @pytest.fixture

@@ -23,7 +23,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from conftest import DD_BIN
+from conftest import DD_BIN, wait_for
 from fake_cf import FakeCF
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -145,17 +145,6 @@ def start_cp(start, cf, ita_env, tmp_path, agents, **extra):
     finally:
         pred.stop()
     return srv
-
-
-def wait_for(pred, timeout=30.0, what="condition", srv=None):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        v = pred()
-        if v:
-            return v
-        time.sleep(0.05)
-    tail = srv.output()[-4000:] if srv is not None else ""
-    raise AssertionError(f"timed out waiting for {what}\n{tail}")
 
 
 def deletes(cf):

@@ -3,21 +3,10 @@ local ITA, simulated quotes); forged, stale, replayed and unbound evidence
 is refused with 401 and a JSON code."""
 import hashlib
 import json
-import time
 
 import pytest
 
-from conftest import DD_BIN, request
-
-
-def wait_for(pred, timeout=20.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        v = pred()
-        if v:
-            return v
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
+from conftest import DD_BIN, request, wait_for
 
 
 @pytest.fixture
