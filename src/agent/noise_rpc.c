@@ -24,21 +24,6 @@ struct dd_noise_rpc_call {
 
 /* ---- small helpers ----------------------------------------------------- */
 
-int dd_noise_rpc_uuid_ok(const char *s)
-{
-	static const char form[] = "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx";
-
-	if (s == NULL || strlen(s) != sizeof form - 1)
-		return 0;
-	for (size_t i = 0; form[i] != '\0'; i++) {
-		if (form[i] == '-' ? s[i] != '-'
-				   : !((s[i] >= '0' && s[i] <= '9') ||
-				       (s[i] >= 'a' && s[i] <= 'f')))
-			return 0;
-	}
-	return 1;
-}
-
 /* Details quote hostile text, cut at any byte: keep them plain ASCII so
  * they are always valid UTF-8 for the JSON reply. */
 static void ascii_only(char *s)
@@ -317,7 +302,7 @@ static int refused(const dd_noise_rpc_opts *o, const json_t *req,
 		if (id == NULL || id[0] == '\0')
 			return snprintf(detail, len, "shell request missing "
 					"`id`"), 1;
-		if (!dd_noise_rpc_uuid_ok(id))
+		if (!dd_uuid_ok(id))
 			return snprintf(detail, len, "`id` is not a session id "
 					"(a lowercase UUID)"), 1;
 	}

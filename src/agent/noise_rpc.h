@@ -78,7 +78,5 @@ void dd_noise_rpc_resume(dd_noise_rpc_call *c);
 /* Abandons a call: no callback runs any more; NULL is a no-op. */
 void dd_noise_rpc_cancel(dd_noise_rpc_call *c);
 
-/* 1 when s is a canonical lowercase UUID (8-4-4-4-12 hex). */
-int dd_noise_rpc_uuid_ok(const char *s);
 
 #endif

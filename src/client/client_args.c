@@ -1,10 +1,10 @@
 #include "client/client_args.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "client/client_http.h"
+#include "client/client_opt.h"
 #include "client/client_token.h"
 #include "client/workload.h"
 #include "core/strutil.h"
@@ -44,29 +44,10 @@ const char *dd_client_usage(void)
 	return usage_text;
 }
 
-static dd_err_t bad(char *why, size_t why_len, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static dd_err_t bad(char *why, size_t why_len, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (why != NULL && why_len > 0) {
-		va_start(ap, fmt);
-		vsnprintf(why, why_len, fmt, ap);
-		va_end(ap);
-	}
-	return DD_ERR_INVALID;
-}
-
 enum opt_id { O_AGENT, O_CP, O_VM, O_TOKEN, O_TOKEN_FILE, O_AUDIENCE,
 	      O_TIMEOUT, O_WAIT, O_NO_WAIT, O_WAIT_TIMEOUT, O_HELP };
 
-static const struct opt {
-	const char *name;
-	enum opt_id id;
-	int has_value;
-} opts[] = {
+static const dd_opt opts[] = {
 	{"--agent", O_AGENT, 1}, {"--cp", O_CP, 1}, {"--vm", O_VM, 1},
 	{"--token", O_TOKEN, 1}, {"--token-file", O_TOKEN_FILE, 1},
 	{"--audience", O_AUDIENCE, 1}, {"--timeout", O_TIMEOUT, 1},
@@ -75,33 +56,7 @@ static const struct opt {
 	{"--help", O_HELP, 0}, {"-h", O_HELP, 0},
 };
 
-static const struct opt *find_opt(char *arg, char **value)
-{
-	char *eq = strchr(arg, '=');
-	size_t n = eq != NULL ? (size_t)(eq - arg) : strlen(arg);
-
-	*value = NULL;
-	for (size_t i = 0; i < sizeof opts / sizeof opts[0]; i++) {
-		if (strlen(opts[i].name) == n &&
-		    strncmp(opts[i].name, arg, n) == 0) {
-			if (eq != NULL)
-				*value = eq + 1;
-			return &opts[i];
-		}
-	}
-	return NULL;
-}
-
-static dd_err_t set_once(const char **slot, const char *v, const char *name,
-			 char *why, size_t why_len)
-{
-	if (*slot != NULL)
-		return bad(why, why_len, "%s given twice", name);
-	*slot = v;
-	return DD_OK;
-}
-
-static dd_err_t take(dd_client_args *a, const struct opt *o, char *v,
+static dd_err_t take(dd_client_args *a, const dd_opt *o, char *v,
 		     int *wait_set, char *why, size_t why_len)
 {
 	char uwhy[160];
@@ -110,35 +65,35 @@ static dd_err_t take(dd_client_args *a, const struct opt *o, char *v,
 	case O_AGENT:
 	case O_CP:
 		if (dd_client_url_check(v, 0, uwhy, sizeof uwhy) != DD_OK)
-			return bad(why, why_len, "%s: %s", o->name, uwhy);
-		return set_once(o->id == O_AGENT ? &a->agent_url : &a->cp_url,
+			return dd_opt_bad(why, why_len, "%s: %s", o->name, uwhy);
+		return dd_opt_once(o->id == O_AGENT ? &a->agent_url : &a->cp_url,
 				v, o->name, why, why_len);
 	case O_VM:
 		if (v[0] == '\0' || strlen(v) > VM_NAME_MAX)
-			return bad(why, why_len, "--vm: 1-%u characters",
+			return dd_opt_bad(why, why_len, "--vm: 1-%u characters",
 				   VM_NAME_MAX);
-		return set_once(&a->vm_name, v, o->name, why, why_len);
+		return dd_opt_once(&a->vm_name, v, o->name, why, why_len);
 	case O_TOKEN:
 		if (a->token != NULL)
-			return bad(why, why_len, "--token given twice");
+			return dd_opt_bad(why, why_len, "--token given twice");
 		a->token = v;
 		return DD_OK;
 	case O_TOKEN_FILE:
-		return set_once(&a->token_file, v, o->name, why, why_len);
+		return dd_opt_once(&a->token_file, v, o->name, why, why_len);
 	case O_AUDIENCE:
-		return set_once(&a->audience, v, o->name, why, why_len);
+		return dd_opt_once(&a->audience, v, o->name, why, why_len);
 	case O_TIMEOUT:
 	case O_WAIT_TIMEOUT:
 		if (dd_parse_u64(v, 1, DD_CLIENT_MAX_TIMEOUT_S,
 				 o->id == O_TIMEOUT ? &a->timeout_s :
 				 &a->wait_timeout_s) != DD_OK)
-			return bad(why, why_len, "%s: whole seconds, 1-%u",
+			return dd_opt_bad(why, why_len, "%s: whole seconds, 1-%u",
 				   o->name, DD_CLIENT_MAX_TIMEOUT_S);
 		return DD_OK;
 	case O_WAIT:
 	case O_NO_WAIT:
 		if (*wait_set)
-			return bad(why, why_len,
+			return dd_opt_bad(why, why_len,
 				   "--wait/--no-wait given twice");
 		*wait_set = 1;
 		a->wait = o->id == O_WAIT;
@@ -158,36 +113,36 @@ static dd_err_t check(dd_client_args *a, int n_pos, int wait_set, char *why,
 	};
 
 	if (n_pos != want_pos[a->cmd])
-		return bad(why, why_len, "%s", a->cmd == DD_CLIENT_CMD_DEPLOY ?
+		return dd_opt_bad(why, why_len, "%s", a->cmd == DD_CLIENT_CMD_DEPLOY ?
 			   "deploy takes one WORKLOAD.json" :
 			   a->cmd == DD_CLIENT_CMD_LOGS ? "logs takes one APP" :
 			   "list takes no arguments");
 	if (a->agent_url != NULL && (a->cp_url != NULL || a->vm_name != NULL))
-		return bad(why, why_len, "give --agent, or --cp with --vm, "
+		return dd_opt_bad(why, why_len, "give --agent, or --cp with --vm, "
 			   "not both");
 	if (a->agent_url == NULL && a->cp_url == NULL)
-		return bad(why, why_len, "which agent? give --agent URL, or "
+		return dd_opt_bad(why, why_len, "which agent? give --agent URL, or "
 			   "--cp URL --vm NAME");
 	if (a->cp_url != NULL && a->vm_name == NULL &&
 	    a->cmd != DD_CLIENT_CMD_LIST)
-		return bad(why, why_len, "--cp needs --vm NAME");
+		return dd_opt_bad(why, why_len, "--cp needs --vm NAME");
 	if (a->vm_name != NULL && a->cp_url == NULL)
-		return bad(why, why_len, "--vm needs --cp URL");
+		return dd_opt_bad(why, why_len, "--vm needs --cp URL");
 	if (a->token != NULL && a->token_file != NULL)
-		return bad(why, why_len, "give --token or --token-file, not "
+		return dd_opt_bad(why, why_len, "give --token or --token-file, not "
 			   "both");
 	if (a->token != NULL && !dd_client_token_ok(a->token,
 						    strlen(a->token)))
-		return bad(why, why_len, "--token: not a bearer token");
+		return dd_opt_bad(why, why_len, "--token: not a bearer token");
 	if ((wait_set || a->wait_timeout_s != 0) &&
 	    a->cmd != DD_CLIENT_CMD_DEPLOY)
-		return bad(why, why_len, "--wait, --no-wait and --wait-timeout "
+		return dd_opt_bad(why, why_len, "--wait, --no-wait and --wait-timeout "
 			   "apply to deploy only");
 	if (a->wait_timeout_s != 0 && !a->wait)
-		return bad(why, why_len, "--wait-timeout makes no sense with "
+		return dd_opt_bad(why, why_len, "--wait-timeout makes no sense with "
 			   "--no-wait");
 	if (a->cmd == DD_CLIENT_CMD_LOGS && !dd_workload_app_name_ok(a->app))
-		return bad(why, why_len, "APP: 1-%u of A-Z a-z 0-9 . _ -, "
+		return dd_opt_bad(why, why_len, "APP: 1-%u of A-Z a-z 0-9 . _ -, "
 			   "starting with a letter or digit",
 			   DD_WORKLOAD_APP_NAME_MAX);
 	return DD_OK;
@@ -196,7 +151,7 @@ static dd_err_t check(dd_client_args *a, int n_pos, int wait_set, char *why,
 dd_err_t dd_client_args_parse(int argc, char **argv, dd_client_args *out,
 			      char *why, size_t why_len)
 {
-	const struct opt *o;
+	const dd_opt *o;
 	char *v;
 	int i = 0, n_pos = 0, wait_set = 0, opts_done = 0;
 	dd_err_t rc;
@@ -216,7 +171,7 @@ dd_err_t dd_client_args_parse(int argc, char **argv, dd_client_args *out,
 	else if (strcmp(argv[0], "list") == 0)
 		out->cmd = DD_CLIENT_CMD_LIST;
 	else
-		return bad(why, why_len, "unknown command '%.64s' (deploy, "
+		return dd_opt_bad(why, why_len, "unknown command '%.64s' (deploy, "
 			   "logs, list)", argv[0]);
 	for (i = 1; i < argc; i++) {
 		if (opts_done || argv[i][0] != '-' ||
@@ -231,21 +186,13 @@ dd_err_t dd_client_args_parse(int argc, char **argv, dd_client_args *out,
 			opts_done = 1;
 			continue;
 		}
-		o = find_opt(argv[i], &v);
-		if (o == NULL)
-			return bad(why, why_len, "unknown option '%.64s'",
-				   argv[i]);
+		rc = dd_opt_read(opts, sizeof opts / sizeof opts[0],
+					argc, argv, &i, &o, &v, why, why_len);
+		if (rc)
+			return rc;
 		if (o->id == O_HELP) {
 			out->cmd = DD_CLIENT_CMD_HELP;
 			return DD_OK;
-		}
-		if (o->has_value && v == NULL) {
-			if (i + 1 >= argc)
-				return bad(why, why_len, "%s needs a value",
-					   o->name);
-			v = argv[++i];
-		} else if (!o->has_value && v != NULL) {
-			return bad(why, why_len, "%s takes no value", o->name);
 		}
 		rc = take(out, o, v, &wait_set, why, why_len);
 		if (rc)

@@ -18,6 +18,7 @@
 #include "client/client_shell_int.h"
 #include "client/client_term.h"
 #include "core/json.h"
+#include "core/strutil.h"
 
 /* Ctrl-]: telnet's escape, never sent to the session. */
 #define DETACH_KEY 0x1d
@@ -246,7 +247,7 @@ static int pick_session(live *l, char *id, size_t cap)
 	json_decref(req);
 	if (!code && s->a.session == NULL) {
 		if (dd_json_get_str(reply, "id", &got) != DD_OK ||
-		    !dd_sargs_uuid_ok(got)) {
+		    !dd_uuid_ok(got)) {
 			shell_say(s, "shell.create_session: no session id");
 			code = DD_CLIENT_EXIT_FAILED;
 		} else {

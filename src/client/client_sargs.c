@@ -1,10 +1,10 @@
 #include "client/client_sargs.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "client/client_http.h"
+#include "client/client_opt.h"
 #include "core/strutil.h"
 
 static const char usage_text[] =
@@ -27,21 +27,6 @@ const char *dd_sargs_usage(void)
 	return usage_text;
 }
 
-static dd_err_t bad(char *why, size_t why_len, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static dd_err_t bad(char *why, size_t why_len, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (why != NULL && why_len > 0) {
-		va_start(ap, fmt);
-		vsnprintf(why, why_len, fmt, ap);
-		va_end(ap);
-	}
-	return DD_ERR_INVALID;
-}
-
 static const struct {
 	const char *word;
 	dd_sc_cmd cmd;
@@ -58,21 +43,6 @@ int dd_sargs_is_cmd(const char *word)
 			return 1;
 	}
 	return 0;
-}
-
-int dd_sargs_uuid_ok(const char *s)
-{
-	if (strlen(s) != 36)
-		return 0;
-	for (size_t i = 0; i < 36; i++) {
-		int dash = i == 8 || i == 13 || i == 18 || i == 23;
-
-		if (dash ? s[i] != '-' :
-		    !((s[i] >= '0' && s[i] <= '9') ||
-		      (s[i] >= 'a' && s[i] <= 'f')))
-			return 0;
-	}
-	return 1;
 }
 
 int dd_sargs_label_ok(const char *s)
@@ -107,20 +77,16 @@ static dd_err_t take_url(dd_sargs *a, const char *v, char *why,
 	w = snprintf(a->url, sizeof a->url, "%s%s",
 		     strstr(v, "://") != NULL ? "" : "https://", v);
 	if (w < 0 || (size_t)w >= sizeof a->url)
-		return bad(why, why_len, "URL too long");
+		return dd_opt_bad(why, why_len, "URL too long");
 	if (dd_client_url_check(a->url, 0, uwhy, sizeof uwhy) != DD_OK)
-		return bad(why, why_len, "%s: %s", a->url, uwhy);
+		return dd_opt_bad(why, why_len, "%s: %s", a->url, uwhy);
 	return DD_OK;
 }
 
 enum opt_id { O_LABEL, O_KEY, O_RECIPE, O_SESSION, O_MRTD, O_SIM, O_CA,
 	      O_TIMEOUT, O_HELP };
 
-static const struct opt {
-	const char *name;
-	enum opt_id id;
-	int has_value;
-} opts[] = {
+static const dd_opt opts[] = {
 	{"--label", O_LABEL, 1}, {"--key", O_KEY, 1},
 	{"--recipe", O_RECIPE, 1}, {"--session", O_SESSION, 1},
 	{"--expect-mrtd", O_MRTD, 1}, {"--allow-simulated", O_SIM, 0},
@@ -128,62 +94,36 @@ static const struct opt {
 	{"--help", O_HELP, 0}, {"-h", O_HELP, 0},
 };
 
-static const struct opt *find_opt(char *arg, char **value)
-{
-	char *eq = strchr(arg, '=');
-	size_t n = eq != NULL ? (size_t)(eq - arg) : strlen(arg);
-
-	*value = NULL;
-	for (size_t i = 0; i < sizeof opts / sizeof opts[0]; i++) {
-		if (strlen(opts[i].name) == n &&
-		    strncmp(opts[i].name, arg, n) == 0) {
-			if (eq != NULL)
-				*value = eq + 1;
-			return &opts[i];
-		}
-	}
-	return NULL;
-}
-
-static dd_err_t once(const char **slot, const char *v, const char *name,
-		     char *why, size_t why_len)
-{
-	if (*slot != NULL)
-		return bad(why, why_len, "%s given twice", name);
-	*slot = v;
-	return DD_OK;
-}
-
-static dd_err_t take(dd_sargs *a, const struct opt *o, const char *v,
+static dd_err_t take(dd_sargs *a, const dd_opt *o, const char *v,
 		     char *why, size_t why_len)
 {
 	switch (o->id) {
 	case O_LABEL:
 		if (!dd_sargs_label_ok(v))
-			return bad(why, why_len, "--label: 1-%u bytes, no "
+			return dd_opt_bad(why, why_len, "--label: 1-%u bytes, no "
 				   "control characters", DD_SARGS_LABEL_MAX);
-		return once(&a->label, v, o->name, why, why_len);
+		return dd_opt_once(&a->label, v, o->name, why, why_len);
 	case O_KEY:
 		if (v[0] == '\0')
-			return bad(why, why_len, "--key: empty path");
-		return once(&a->key_path, v, o->name, why, why_len);
+			return dd_opt_bad(why, why_len, "--key: empty path");
+		return dd_opt_once(&a->key_path, v, o->name, why, why_len);
 	case O_RECIPE:
 		if (!recipe_ok(v))
-			return bad(why, why_len, "--recipe: 1-%u of A-Z a-z 0-9 "
+			return dd_opt_bad(why, why_len, "--recipe: 1-%u of A-Z a-z 0-9 "
 				   ". _ -", DD_SARGS_RECIPE_MAX);
-		return once(&a->recipe, v, o->name, why, why_len);
+		return dd_opt_once(&a->recipe, v, o->name, why, why_len);
 	case O_SESSION:
-		if (!dd_sargs_uuid_ok(v))
-			return bad(why, why_len, "--session: a lower-case "
+		if (!dd_uuid_ok(v))
+			return dd_opt_bad(why, why_len, "--session: a lower-case "
 				   "UUID (see `client sessions`)");
-		return once(&a->session, v, o->name, why, why_len);
+		return dd_opt_once(&a->session, v, o->name, why, why_len);
 	case O_MRTD:
 		if (a->has_mrtd)
-			return bad(why, why_len, "--expect-mrtd given twice");
+			return dd_opt_bad(why, why_len, "--expect-mrtd given twice");
 		if (strlen(v) != 2 * DD_CLIENT_MRTD_LEN ||
 		    dd_hex_decode(v, strlen(v), a->mrtd,
 				  DD_CLIENT_MRTD_LEN) != DD_OK)
-			return bad(why, why_len, "--expect-mrtd: %u hex digits",
+			return dd_opt_bad(why, why_len, "--expect-mrtd: %u hex digits",
 				   2 * DD_CLIENT_MRTD_LEN);
 		a->has_mrtd = 1;
 		return DD_OK;
@@ -191,10 +131,10 @@ static dd_err_t take(dd_sargs *a, const struct opt *o, const char *v,
 		a->allow_simulated = 1;
 		return DD_OK;
 	case O_CA:
-		return once(&a->ca_file, v, o->name, why, why_len);
+		return dd_opt_once(&a->ca_file, v, o->name, why, why_len);
 	case O_TIMEOUT:
 		if (dd_parse_u64(v, 1, 3600, &a->timeout_s) != DD_OK)
-			return bad(why, why_len, "--timeout: whole seconds, "
+			return dd_opt_bad(why, why_len, "--timeout: whole seconds, "
 				   "1-3600");
 		return DD_OK;
 	case O_HELP:
@@ -209,16 +149,16 @@ static dd_err_t check(dd_sargs *a, char *why, size_t why_len)
 
 	if (pair && (a->recipe || a->session || a->has_mrtd ||
 		     a->allow_simulated || a->ca_file))
-		return bad(why, why_len, "pair takes only --label and --key");
+		return dd_opt_bad(why, why_len, "pair takes only --label and --key");
 	if (!pair && a->label != NULL)
-		return bad(why, why_len, "--label applies to pair only");
+		return dd_opt_bad(why, why_len, "--label applies to pair only");
 	if (a->cmd != DD_SC_SHELL && a->recipe != NULL)
-		return bad(why, why_len, "--recipe applies to shell only");
+		return dd_opt_bad(why, why_len, "--recipe applies to shell only");
 	if (a->cmd == DD_SC_SHELL && a->recipe != NULL && a->session != NULL)
-		return bad(why, why_len, "give --recipe (a new session) or "
+		return dd_opt_bad(why, why_len, "give --recipe (a new session) or "
 			   "--session (an existing one), not both");
 	if (a->cmd == DD_SC_SESSIONS && a->session != NULL)
-		return bad(why, why_len, "--session applies to shell only");
+		return dd_opt_bad(why, why_len, "--session applies to shell only");
 	return DD_OK;
 }
 
@@ -227,8 +167,8 @@ static dd_err_t positional(dd_sargs *a, int k, char *v, char *why,
 {
 	if (k == 0)
 		return take_url(a, v, why, why_len);
-	if (!dd_sargs_uuid_ok(v))
-		return bad(why, why_len, "SESSION_ID: a lower-case UUID (see "
+	if (!dd_uuid_ok(v))
+		return dd_opt_bad(why, why_len, "SESSION_ID: a lower-case UUID (see "
 			   "`client sessions`)");
 	a->session = v;
 	return DD_OK;
@@ -237,7 +177,7 @@ static dd_err_t positional(dd_sargs *a, int k, char *v, char *why,
 dd_err_t dd_sargs_parse(int argc, char **argv, dd_sargs *out, char *why,
 			size_t why_len)
 {
-	const struct opt *o;
+	const dd_opt *o;
 	char *v;
 	int n_pos = 0, want = 0, opts_done = 0;
 	dd_err_t rc;
@@ -253,11 +193,11 @@ dd_err_t dd_sargs_parse(int argc, char **argv, dd_sargs *out, char *why,
 		}
 	}
 	if (out->cmd == DD_SC_NONE)
-		return bad(why, why_len, "unknown command");
+		return dd_opt_bad(why, why_len, "unknown command");
 	for (int i = 1; i < argc; i++) {
 		if (opts_done || argv[i][0] != '-') {
 			if (n_pos >= want)
-				return bad(why, why_len, "%s takes %d "
+				return dd_opt_bad(why, why_len, "%s takes %d "
 					   "argument%s", argv[0], want,
 					   want == 1 ? "" : "s");
 			rc = positional(out, n_pos++, argv[i], why, why_len);
@@ -269,28 +209,20 @@ dd_err_t dd_sargs_parse(int argc, char **argv, dd_sargs *out, char *why,
 			opts_done = 1;
 			continue;
 		}
-		o = find_opt(argv[i], &v);
-		if (o == NULL)
-			return bad(why, why_len, "unknown option '%.64s'",
-				   argv[i]);
+		rc = dd_opt_read(opts, sizeof opts / sizeof opts[0],
+					argc, argv, &i, &o, &v, why, why_len);
+		if (rc)
+			return rc;
 		if (o->id == O_HELP) {
 			out->cmd = DD_SC_NONE;
 			return DD_OK;
-		}
-		if (o->has_value && v == NULL) {
-			if (i + 1 >= argc)
-				return bad(why, why_len, "%s needs a value",
-					   o->name);
-			v = argv[++i];
-		} else if (!o->has_value && v != NULL) {
-			return bad(why, why_len, "%s takes no value", o->name);
 		}
 		rc = take(out, o, v, why, why_len);
 		if (rc)
 			return rc;
 	}
 	if (n_pos < want)
-		return bad(why, why_len, "%s", out->cmd == DD_SC_PAIR ?
+		return dd_opt_bad(why, why_len, "%s", out->cmd == DD_SC_PAIR ?
 			   "pair needs the control plane's URL" :
 			   out->cmd == DD_SC_REPLAY ?
 			   "replay needs AGENT_URL and SESSION_ID" :

@@ -60,8 +60,6 @@ int dd_sargs_is_cmd(const char *word);
 dd_err_t dd_sargs_parse(int argc, char **argv, dd_sargs *out, char *why,
 			size_t why_len);
 
-/* 1 for a canonical lower-case UUID (what the agent accepts as an id). */
-int dd_sargs_uuid_ok(const char *s);
 
 /* 1 for a pairing label: 1-128 bytes, no control characters. */
 int dd_sargs_label_ok(const char *s);

@@ -179,7 +179,7 @@ struct run {
 	int strict;
 	json_t *targets;     /* strict */
 	char *host;          /* lenient */
-	json_t *todo;        /* apps to delete, in order */
+	json_t *doomed;      /* apps to delete, in order */
 	size_t next;
 	json_t *report;
 	dd_cf_access_cb cb;
@@ -191,7 +191,7 @@ static void run_free(struct run *r)
 	if (r == NULL)
 		return;
 	json_decref(r->targets);
-	json_decref(r->todo);
+	json_decref(r->doomed);
 	json_decref(r->report);
 	dd_free(r->host);
 	dd_free(r);
@@ -220,11 +220,11 @@ static void next_delete(struct run *r)
 	const char *id;
 	dd_err_t rc;
 
-	if (r->next >= json_array_size(r->todo)) {
+	if (r->next >= json_array_size(r->doomed)) {
 		finish(r, DD_OK, "");
 		return;
 	}
-	app = json_array_get(r->todo, r->next);
+	app = json_array_get(r->doomed, r->next);
 	id = json_string_value(json_object_get(app, "id"));
 	rc = dd_cf_access_delete(r->cf, id, on_deleted, r);
 	if (rc) {
@@ -238,7 +238,7 @@ static void next_delete(struct run *r)
 static void on_deleted(const dd_cf_reply *rep, void *ud)
 {
 	struct run *r = ud;
-	json_t *app = json_array_get(r->todo, r->next);
+	json_t *app = json_array_get(r->doomed, r->next);
 	json_t *list;
 
 	r->next++;
@@ -285,7 +285,7 @@ static dd_err_t triage(struct run *r, const json_t *apps)
 				return DD_ERR_NOMEM;
 			continue;
 		}
-		if (json_array_append(r->todo, app))
+		if (json_array_append(r->doomed, app))
 			return DD_ERR_NOMEM;
 	}
 	return DD_OK;
@@ -320,14 +320,14 @@ static dd_err_t begin(dd_cf *cf, int strict, const json_t *targets,
 	r->strict = strict;
 	r->cb = cb;
 	r->ud = ud;
-	r->todo = json_array();
+	r->doomed = json_array();
 	r->report = json_pack("{s:[], s:[], s:[]}", "deleted", "left_alone",
 			      "failed");
 	if (targets != NULL)
 		r->targets = json_deep_copy(targets);
 	if (host != NULL)
 		r->host = dd_strdup(host);
-	if (r->todo == NULL || r->report == NULL ||
+	if (r->doomed == NULL || r->report == NULL ||
 	    (targets != NULL && r->targets == NULL) ||
 	    (host != NULL && r->host == NULL))
 		goto out;

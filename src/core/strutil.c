@@ -174,6 +174,21 @@ dd_err_t dd_random_bytes(void *out, size_t n)
 	return DD_OK;
 }
 
+int dd_uuid_ok(const char *s)
+{
+	if (s == NULL || strlen(s) != 36)
+		return 0;
+	for (size_t i = 0; i < 36; i++) {
+		int dash = i == 8 || i == 13 || i == 18 || i == 23;
+
+		if (dash ? s[i] != '-'
+			 : !((s[i] >= '0' && s[i] <= '9') ||
+			     (s[i] >= 'a' && s[i] <= 'f')))
+			return 0;
+	}
+	return 1;
+}
+
 dd_err_t dd_random_hex(char *out, size_t nbytes)
 {
 	uint8_t tmp[64];

@@ -65,6 +65,12 @@ const char *dd_strerrno(int e);
 dd_err_t dd_random_hex(char *out, size_t nbytes);
 dd_err_t dd_random_bytes(void *out, size_t n);
 
+/*
+ * 1 when s is a UUID in canonical lower-case form (8-4-4-4-12 hex digits):
+ * the session ids sessiond makes and clients may send back.
+ */
+int dd_uuid_ok(const char *s);
+
 /* Case-insensitive ASCII comparison of a slice against a C string. */
 int dd_str_ieq(const char *a, size_t alen, const char *b);
 

@@ -15,6 +15,7 @@
 
 #include "client/client_noise.h"
 #include "client/client_sargs.h"
+#include "core/strutil.h"
 
 #define MAX_ARGV 16
 
@@ -158,10 +159,10 @@ static void ws_urls(void **state)
 static void ids_and_labels(void **state)
 {
 	(void)state;
-	assert_true(dd_sargs_uuid_ok(uuid));
-	assert_false(dd_sargs_uuid_ok("0f8fad5b-d9cb-469f-a165-70867728950"));
-	assert_false(dd_sargs_uuid_ok("0f8fad5bxd9cb-469f-a165-70867728950e"));
-	assert_false(dd_sargs_uuid_ok("../../../../etc/passwd-aaaaaaaaaaaaa"));
+	assert_true(dd_uuid_ok(uuid));
+	assert_false(dd_uuid_ok("0f8fad5b-d9cb-469f-a165-70867728950"));
+	assert_false(dd_uuid_ok("0f8fad5bxd9cb-469f-a165-70867728950e"));
+	assert_false(dd_uuid_ok("../../../../etc/passwd-aaaaaaaaaaaaa"));
 	assert_true(dd_sargs_label_ok("alice@laptop"));
 	assert_false(dd_sargs_label_ok(""));
 	assert_false(dd_sargs_label_ok("a\nb"));
