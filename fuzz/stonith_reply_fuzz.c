@@ -33,9 +33,9 @@ static void one(const json_t *obj, const dd_cf_tunnel *ref)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static const dd_cf_tunnel ref = {.id = "own", .name = "dd-e-cp-own",
-					 .created_ms = 1000};
+					 .created_us = 1000};
 	char text[128];
-	int64_t ms;
+	int64_t us;
 	json_t *v;
 	size_t i;
 	const json_t *item;
@@ -43,7 +43,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (size < sizeof text) {
 		memcpy(text, data, size);
 		text[size] = '\0';
-		(void)dd_cp_stonith_parse_time(text, &ms);
+		(void)dd_cp_stonith_parse_time(text, &us);
 	}
 	v = json_loadb((const char *)data, size, JSON_DECODE_ANY, NULL);
 	if (v == NULL)

@@ -106,12 +106,21 @@ static void claims_free(struct claims *c)
 	dd_free(c->ids);
 }
 
+/* An RFC 3339 time in Unix ms; false when absent or unreadable. */
+static bool time_ms(const char *s, int64_t *ms)
+{
+	int64_t us;
+
+	if (s == NULL || dd_cp_stonith_parse_time(s, &us) != DD_OK)
+		return false;
+	*ms = us / 1000;
+	return true;
+}
+
 /* created_at in ms; false when absent or unreadable. */
 static bool created(const json_t *t, int64_t *ms)
 {
-	const char *s = str(t, "created_at");
-
-	return s != NULL && dd_cp_stonith_parse_time(s, ms) == DD_OK;
+	return time_ms(str(t, "created_at"), ms);
 }
 
 static bool live(const json_t *t)
@@ -200,7 +209,7 @@ static bool connected(const dd_cp_reap_input *in, const json_t *t)
 	    (status == NULL || (strcmp(status, "inactive") != 0 &&
 				strcmp(status, "down") != 0)))
 		return true;
-	return gone != NULL && dd_cp_stonith_parse_time(gone, &ms) == DD_OK &&
+	return time_ms(gone, &ms) &&
 	       in->now_ms - ms <= (int64_t)in->grace_ms;
 }
 

@@ -62,9 +62,9 @@ static bool num(const char *s, size_t at, size_t n, uint64_t lo, uint64_t hi,
 	return dd_parse_u64n(s + at, n, lo, hi, out) == DD_OK;
 }
 
-dd_err_t dd_cp_stonith_parse_time(const char *s, int64_t *out_ms)
+dd_err_t dd_cp_stonith_parse_time(const char *s, int64_t *out_us)
 {
-	uint64_t y, mo, d, h, mi, sec, oh = 0, om = 0, ms = 0;
+	uint64_t y, mo, d, h, mi, sec, oh = 0, om = 0, us = 0;
 	size_t n = strlen(s), i = 19;
 	struct tm tm = {0};
 	int64_t t, sign = 0;
@@ -79,13 +79,13 @@ dd_err_t dd_cp_stonith_parse_time(const char *s, int64_t *out_ms)
 		size_t digits = 0;
 
 		for (i++; i < n && s[i] >= '0' && s[i] <= '9'; i++, digits++) {
-			if (digits < 3)
-				ms = ms * 10 + (uint64_t)(s[i] - '0');
+			if (digits < 6)
+				us = us * 10 + (uint64_t)(s[i] - '0');
 		}
 		if (digits == 0)
 			return DD_ERR_INVALID;
-		for (; digits < 3; digits++)
-			ms *= 10;
+		for (; digits < 6; digits++)
+			us *= 10;
 	}
 	if (i + 1 == n && (s[i] == 'Z' || s[i] == 'z')) {
 		sign = 0;
@@ -106,7 +106,7 @@ dd_err_t dd_cp_stonith_parse_time(const char *s, int64_t *out_ms)
 	if (t < 0)
 		return DD_ERR_INVALID;
 	t -= sign * (int64_t)(oh * 3600 + om * 60);
-	*out_ms = t * 1000 + (int64_t)ms;
+	*out_us = t * 1000000 + (int64_t)us;
 	return DD_OK;
 }
 
@@ -147,8 +147,8 @@ dd_err_t dd_cp_stonith_tunnel_from_json(const json_t *obj, dd_cf_tunnel *t)
 	created = json_string_value(json_object_get(obj, "created_at"));
 	/* Unknown age: treated as the newest, so it is never evicted. */
 	if (created == NULL ||
-	    dd_cp_stonith_parse_time(created, &t->created_ms) != DD_OK)
-		t->created_ms = INT64_MAX;
+	    dd_cp_stonith_parse_time(created, &t->created_us) != DD_OK)
+		t->created_us = INT64_MAX;
 	del = json_object_get(obj, "deleted_at");
 	t->deleted = del != NULL && !json_is_null(del);
 	conns = json_object_get(obj, "connections");
@@ -331,7 +331,7 @@ static void on_list(const dd_cf_reply *r, void *ud)
 				continue;
 			/* Our own age must be known to break ties. */
 			if (strcmp(t[n].id, cs->own_id) == 0 &&
-			    t[n].created_ms == INT64_MAX)
+			    t[n].created_us == INT64_MAX)
 				ans = DD_CF_ANS_AMBIGUOUS;
 			n++;
 		}

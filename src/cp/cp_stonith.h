@@ -99,8 +99,13 @@ void dd_cp_stonith_free(dd_cp_stonith *cs);
  * The pure parts, public for tests.
  */
 
-/* RFC 3339 UTC ("2026-11-30T04:31:12.123456Z", offsets allowed) -> ms. */
-dd_err_t dd_cp_stonith_parse_time(const char *s, int64_t *out_ms);
+/*
+ * RFC 3339 ("2026-11-30T04:31:12.123456Z", offsets allowed) -> Unix µs.
+ * Microseconds because Cloudflare's created_at carries them and two CPs
+ * booting together can create their tunnels within one millisecond: at
+ * ms precision the older CP would see a tie and fall back to the names.
+ */
+dd_err_t dd_cp_stonith_parse_time(const char *s, int64_t *out_us);
 
 /* A Cloudflare reply's HTTP status and error as STONITH sees them. */
 dd_cf_answer dd_cp_stonith_answer(dd_err_t err, long status);

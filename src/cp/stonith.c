@@ -72,8 +72,8 @@ const char *dd_stonith_state_name(dd_stonith_state s)
 
 bool dd_stonith_older(const dd_cf_tunnel *a, const dd_cf_tunnel *b)
 {
-	if (a->created_ms != b->created_ms)
-		return a->created_ms < b->created_ms;
+	if (a->created_us != b->created_us)
+		return a->created_us < b->created_us;
 	return strcmp(a->name, b->name) < 0;
 }
 

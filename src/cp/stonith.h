@@ -82,7 +82,7 @@ typedef enum {
 typedef struct dd_cf_tunnel {
 	char id[DD_STONITH_ID_MAX + 1];
 	char name[DD_STONITH_NAME_MAX + 1];
-	int64_t created_ms;   /* created_at as Unix ms */
+	int64_t created_us;   /* created_at as Unix µs */
 	unsigned connections; /* active connections Cloudflare reports */
 	bool deleted;         /* deleted_at is set */
 } dd_cf_tunnel;
@@ -179,7 +179,7 @@ void dd_stonith_free(dd_stonith *st);
  * The pure parts, public for tests.
  */
 
-/* True when a is older than b: earlier created_ms, or equal and smaller name. */
+/* True when a is older than b: earlier created_us, or equal and smaller name. */
 bool dd_stonith_older(const dd_cf_tunnel *a, const dd_cf_tunnel *b);
 
 typedef enum {

@@ -166,6 +166,9 @@ def test_simultaneous_boot_leaves_exactly_one(start, cf, ita_env, tmp):
         t.join()
     wait_for(lambda: len([t for t in cf.tunnels.values()
                           if t["connections"]]) == 2, what="two tunnels")
+    # The CPs' rule: latest created_at, then the larger name. The fake's
+    # times all carry six fractional digits, so text order is time order
+    # to the microsecond, as the CPs compare them.
     newest = max(cf.tunnels.values(), key=lambda t: (t["created_at"],
                                                       t["name"]))
     wait_for(lambda: any(s.proc.poll() is not None for s in cps.values()),

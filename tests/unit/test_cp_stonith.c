@@ -43,21 +43,31 @@ static void test_answers(void **state)
 
 static void test_parse_time(void **state)
 {
-	int64_t ms = 0;
+	int64_t us = 0, us2 = 0;
 
 	(void)state;
-	assert_int_equal(dd_cp_stonith_parse_time("1970-01-01T00:00:01Z", &ms),
+	assert_int_equal(dd_cp_stonith_parse_time("1970-01-01T00:00:01Z", &us),
 			 DD_OK);
-	assert_int_equal(ms, 1000);
+	assert_int_equal(us, 1000000);
 	assert_int_equal(dd_cp_stonith_parse_time(
-				 "2026-11-30T04:31:12.123456Z", &ms), DD_OK);
-	assert_int_equal(ms, 1796013072123LL);
+				 "2026-11-30T04:31:12.123456Z", &us), DD_OK);
+	assert_int_equal(us, 1796013072123456LL);
+	/* Two tunnels created within one millisecond keep their order. */
 	assert_int_equal(dd_cp_stonith_parse_time(
-				 "2026-11-30T05:31:12.1+01:00", &ms), DD_OK);
-	assert_int_equal(ms, 1796013072100LL);
+				 "2026-11-30T04:31:12.123457Z", &us2), DD_OK);
+	assert_true(us2 > us);
+	/* Digits past the microsecond are read and ignored. */
 	assert_int_equal(dd_cp_stonith_parse_time(
-				 "2026-11-30T03:31:12-01:00", &ms), DD_OK);
-	assert_int_equal(ms, 1796013072000LL);
+				 "2026-11-30T04:31:12.1234569Z", &us2), DD_OK);
+	assert_int_equal(us2, us);
+	assert_int_equal(dd_cp_stonith_parse_time(
+				 "2026-11-30T05:31:12.1+01:00", &us), DD_OK);
+	assert_int_equal(us, 1796013072100000LL);
+	assert_int_equal(dd_cp_stonith_parse_time(
+				 "2026-11-30T03:31:12-01:00", &us), DD_OK);
+	assert_int_equal(us, 1796013072000000LL);
+	assert_int_equal(dd_cp_stonith_parse_time(
+				 "9999-12-31T23:59:59.999999-23:59", &us), DD_OK);
 	static const char *const bad[] = {
 		"", "2026-11-30", "2026-11-30T04:31:12", "2026-11-30 04:31:12Z",
 		"2026-13-30T04:31:12Z", "2026-11-30T24:00:00Z",
@@ -66,7 +76,7 @@ static void test_parse_time(void **state)
 		"2026-11-30T04:31:12.123456789012345678901234567890",
 	};
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
-		assert_int_equal(dd_cp_stonith_parse_time(bad[i], &ms),
+		assert_int_equal(dd_cp_stonith_parse_time(bad[i], &us),
 				 DD_ERR_INVALID);
 }
 
@@ -82,7 +92,7 @@ static void test_tunnel_from_json(void **state)
 	assert_int_equal(dd_cp_stonith_tunnel_from_json(o, &t), DD_OK);
 	assert_string_equal(t.id, "abc");
 	assert_string_equal(t.name, "dd-e-cp-x");
-	assert_int_equal(t.created_ms, 2000);
+	assert_int_equal(t.created_us, 2000000);
 	assert_int_equal(t.connections, 2);
 	assert_false(t.deleted);
 	json_object_set_new(o, "deleted_at", json_string("2026-01-01T00:00:00Z"));
@@ -90,7 +100,7 @@ static void test_tunnel_from_json(void **state)
 	json_object_set_new(o, "created_at", json_string("yesterday"));
 	assert_int_equal(dd_cp_stonith_tunnel_from_json(o, &t), DD_OK);
 	assert_true(t.deleted);
-	assert_true(t.created_ms == INT64_MAX);
+	assert_true(t.created_us == INT64_MAX);
 	json_object_del(o, "name");
 	assert_int_equal(dd_cp_stonith_tunnel_from_json(o, &t), DD_ERR_INVALID);
 	json_decref(o);

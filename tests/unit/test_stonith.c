@@ -270,7 +270,7 @@ static int add_tunnel(struct world *w, const char *id, const char *name,
 	memset(t, 0, sizeof *t);
 	snprintf(t->id, sizeof t->id, "%s", id);
 	snprintf(t->name, sizeof t->name, "%s", name);
-	t->created_ms = created;
+	t->created_us = created;
 	t->connections = conns;
 	return (int)w->n++;
 }
@@ -373,14 +373,14 @@ static void test_classify(void **state)
 
 static void test_older(void **state)
 {
-	dd_cf_tunnel a = {.name = "dd-e-cp-b", .created_ms = 1000};
-	dd_cf_tunnel b = {.name = "dd-e-cp-a", .created_ms = 2000};
+	dd_cf_tunnel a = {.name = "dd-e-cp-b", .created_us = 1000};
+	dd_cf_tunnel b = {.name = "dd-e-cp-a", .created_us = 2000};
 
 	(void)state;
 	assert_true(dd_stonith_older(&a, &b));
 	assert_false(dd_stonith_older(&b, &a));
-	/* Same second: the name decides, the same way on both sides. */
-	b.created_ms = 1000;
+	/* Same microsecond: the name decides, the same way on both sides. */
+	b.created_us = 1000;
 	assert_true(dd_stonith_older(&b, &a));
 	assert_false(dd_stonith_older(&a, &b));
 	assert_false(dd_stonith_older(&a, &a));
