@@ -1,87 +1,20 @@
-#include "net/httpc.h"
+/*
+ * httpc.c: the client's life on the loop: curl's multi handle driven by
+ * libuv polls and timers, attempts and retries with back-off, delivery of
+ * results, cancel and close. Building one request is httpc_req.c.
+ */
+#include "net/httpc_int.h"
 
-#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#include <curl/curl.h>
-#include <openssl/crypto.h>
-
 #include "core/alloc.h"
 #include "core/strutil.h"
 
-typedef enum {
-	REQ_ACTIVE,  /* attached to the multi handle */
-	REQ_WAITING, /* between attempts, on the aux timer */
-} req_state;
-
-/* One per socket curl asks us to watch. */
-typedef struct sock_ctx {
-	uv_poll_t poll;
-	curl_socket_t fd;
-	dd_httpc *c;
-	struct sock_ctx *prev, *next;
-} sock_ctx;
-
-struct dd_httpc_req {
-	dd_httpc *c;
-	dd_httpc_req *prev, *next;
-	CURL *easy;
-	struct curl_slist *hdrs;
-	struct curl_slist *conn_to; /* "::host:port", or NULL */
-	uint8_t *body;
-	size_t body_len;
-	dd_buf resp_body;
-	dd_buf resp_hdrs;
-	char errbuf[CURL_ERROR_SIZE];
-	dd_retry_policy retry;
-	long statuses[DD_RETRY_MAX_STATUSES];
-	int has_retry;
-	unsigned attempts;
-	uint64_t due_ms;
-	req_state state;
-	/*
-	 * Failures noticed inside curl callbacks, where curl must not be
-	 * re-entered: fail_rc makes the aux timer end the transfer,
-	 * abort_rc explains a CURLE_WRITE_ERROR we caused ourselves.
-	 */
-	dd_err_t fail_rc;
-	dd_err_t abort_rc;
-	int hdr_overflow;
-	dd_httpc_cb cb;
-	void *ud;
-};
-
-struct dd_httpc {
-	uv_loop_t *loop;
-	CURLM *multi;
-	uv_timer_t curl_timer; /* curl's single timeout */
-	uv_timer_t aux_timer;  /* retry back-offs and deferred failures */
-	char *ca_file;
-	char *user_agent;
-	uint64_t timeout_ms;
-	uint64_t connect_timeout_ms;
-	size_t max_response;
-	unsigned max_inflight;
-	unsigned n_reqs;
-	dd_httpc_req *reqs;
-	sock_ctx *socks;
-	unsigned open_handles;
-	int curl_inited;
-	int closing;
-	dd_httpc_close_cb done;
-	void *done_ud;
-};
-
 static void process_done(dd_httpc *c);
 static void schedule_aux(dd_httpc *c);
-
-static long clamp_long(uint64_t v)
-{
-	return v > LONG_MAX ? LONG_MAX : (long)v;
-}
 
 /* ---- request bookkeeping ---- */
 
@@ -97,36 +30,6 @@ static void req_unlink(dd_httpc_req *r)
 		r->next->prev = r->prev;
 	r->prev = r->next = NULL;
 	c->n_reqs--;
-}
-
-/* Wipes a buffer's storage before it goes (it may hold a token). */
-static void buf_wipe_free(dd_buf *b)
-{
-	if (b->data != NULL)
-		dd_freezero(b->data, b->alloc);
-	b->data = NULL;
-	dd_buf_free(b);
-}
-
-/*
- * Requests carry secrets (client secrets in bodies, bearer tokens and API
- * keys in headers) and replies carry tokens: every copy is wiped.
- */
-static void req_free(dd_httpc_req *r)
-{
-	if (r == NULL)
-		return;
-	if (r->easy != NULL)
-		curl_easy_cleanup(r->easy);
-	for (struct curl_slist *l = r->hdrs; l != NULL; l = l->next)
-		OPENSSL_cleanse(l->data, strlen(l->data));
-	curl_slist_free_all(r->hdrs);
-	curl_slist_free_all(r->conn_to);
-	if (r->body != NULL)
-		dd_freezero(r->body, r->body_len);
-	buf_wipe_free(&r->resp_body);
-	buf_wipe_free(&r->resp_hdrs);
-	dd_free(r);
 }
 
 static void reset_response(dd_httpc_req *r)
@@ -154,13 +57,13 @@ static void finish(dd_httpc_req *r, dd_err_t err, long status)
 		r->errbuf[0] = '\0';
 	else if (r->errbuf[0] == '\0')
 		snprintf(r->errbuf, sizeof r->errbuf, "%s", dd_strerror(err));
-	/* Moved into res; re-initialised so req_free cannot double free. */
+	/* Moved into res; re-initialised so httpc_req_free cannot double free. */
 	dd_buf_init(&r->resp_body, 1);
 	dd_buf_init(&r->resp_hdrs, 1);
 	r->cb(&res, r->ud);
 	dd_buf_free(&res.body);
 	dd_buf_free(&res.headers);
-	req_free(r);
+	httpc_req_free(r);
 }
 
 static dd_err_t map_curl(const dd_httpc_req *r, CURLcode res)
@@ -245,35 +148,6 @@ static dd_err_t add_attempt(dd_httpc_req *r)
 }
 
 /* ---- curl callbacks (curl must not be re-entered from these) ---- */
-
-static size_t on_body(char *p, size_t size, size_t nmemb, void *ud)
-{
-	dd_httpc_req *r = ud;
-	size_t n = size * nmemb;
-	dd_err_t rc;
-
-	rc = dd_buf_append(&r->resp_body, p, n);
-	if (rc) {
-		/* Any short count makes curl stop with CURLE_WRITE_ERROR. */
-		r->abort_rc = rc;
-		return n == 0 ? 1 : 0;
-	}
-	return n;
-}
-
-static size_t on_header(char *p, size_t size, size_t nmemb, void *ud)
-{
-	dd_httpc_req *r = ud;
-	dd_err_t rc;
-
-	rc = dd_httpc_hdr_add(&r->resp_hdrs, p, size * nmemb);
-	if (rc) {
-		r->abort_rc = rc;
-		r->hdr_overflow = rc == DD_ERR_TOO_LARGE;
-		return 0;
-	}
-	return size * nmemb;
-}
 
 /* Marks the transfer of e failed; the aux timer ends it outside curl. */
 static void fail_transfer(dd_httpc *c, CURL *e, dd_err_t rc)
@@ -588,135 +462,10 @@ out:
 	return rc;
 }
 
-static CURLcode set_method(dd_httpc_req *r, const char *method,
-			   size_t body_len)
-{
-	CURL *e = r->easy;
-	CURLcode cc;
-
-	if (strcmp(method, "HEAD") == 0)
-		return curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
-	if (body_len > 0 || strcmp(method, "POST") == 0 ||
-	    strcmp(method, "PUT") == 0 || strcmp(method, "PATCH") == 0) {
-		/* Our own copy: it lives as long as the easy handle. */
-		cc = curl_easy_setopt(e, CURLOPT_POSTFIELDS,
-				      r->body != NULL ? (char *)r->body : "");
-		if (cc == CURLE_OK)
-			cc = curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE,
-					      (curl_off_t)body_len);
-		if (cc == CURLE_OK && strcmp(method, "POST") != 0)
-			cc = curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
-		return cc;
-	}
-	cc = curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
-	if (cc == CURLE_OK && strcmp(method, "GET") != 0)
-		cc = curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
-	return cc;
-}
-
-/*
- * An empty source host and port match every connection of the request,
- * so the name is never resolved; the URL's name still drives SNI and
- * the certificate check.
- */
-static CURLcode set_connect_to(dd_httpc_req *r, const char *hp)
-{
-	char entry[sizeof "::" + DD_HTTPC_CONNECT_TO_MAX];
-
-	if ((size_t)snprintf(entry, sizeof entry, "::%s", hp) >= sizeof entry)
-		return CURLE_BAD_FUNCTION_ARGUMENT;
-	r->conn_to = curl_slist_append(NULL, entry);
-	if (r->conn_to == NULL)
-		return CURLE_OUT_OF_MEMORY;
-	return curl_easy_setopt(r->easy, CURLOPT_CONNECT_TO, r->conn_to);
-}
-
-static dd_err_t build_easy(dd_httpc *c, dd_httpc_req *r,
-			   const dd_httpc_request *rq, const char *method)
-{
-	uint64_t timeout = rq->timeout_ms ? rq->timeout_ms : c->timeout_ms;
-	uint64_t connect = c->connect_timeout_ms < timeout
-				   ? c->connect_timeout_ms : timeout;
-	const struct {
-		CURLoption opt;
-		long v;
-	} longs[] = {
-		{CURLOPT_FOLLOWLOCATION, 0L},
-		{CURLOPT_NOSIGNAL, 1L},
-		{CURLOPT_SSL_VERIFYPEER, 1L},
-		{CURLOPT_SSL_VERIFYHOST, 2L},
-		{CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2},
-		{CURLOPT_TIMEOUT_MS, clamp_long(timeout)},
-		{CURLOPT_CONNECTTIMEOUT_MS, clamp_long(connect)},
-	};
-	const struct {
-		CURLoption opt;
-		const void *v;
-	} ptrs[] = {
-		{CURLOPT_PRIVATE, r},
-		{CURLOPT_URL, rq->url},
-		{CURLOPT_PROTOCOLS_STR, "http,https"},
-		{CURLOPT_REDIR_PROTOCOLS_STR, "http,https"},
-		/* "" ignores *_proxy in the environment. */
-		{CURLOPT_PROXY, ""},
-		{CURLOPT_WRITEDATA, r},
-		{CURLOPT_HEADERDATA, r},
-		{CURLOPT_ERRORBUFFER, r->errbuf},
-		{CURLOPT_USERAGENT, c->user_agent},
-	};
-	struct curl_slist *l;
-	CURLcode cc = CURLE_OK;
-
-	for (size_t i = 0; i <= rq->n_headers; i++) {
-		/* A trailing empty Expect: stops curl waiting for 100. */
-		l = curl_slist_append(r->hdrs, i < rq->n_headers
-						       ? rq->headers[i]
-						       : "Expect:");
-		if (l == NULL)
-			return DD_ERR_NOMEM;
-		r->hdrs = l;
-	}
-	r->easy = curl_easy_init();
-	if (r->easy == NULL)
-		return DD_ERR_NOMEM;
-	for (size_t i = 0; i < sizeof longs / sizeof longs[0]; i++) {
-		if (cc == CURLE_OK)
-			cc = curl_easy_setopt(r->easy, longs[i].opt,
-					      longs[i].v);
-	}
-	for (size_t i = 0; i < sizeof ptrs / sizeof ptrs[0]; i++) {
-		if (cc == CURLE_OK)
-			cc = curl_easy_setopt(r->easy, ptrs[i].opt, ptrs[i].v);
-	}
-	/* Only when given: NULL would drop the system bundle. */
-	if (cc == CURLE_OK && c->ca_file != NULL)
-		cc = curl_easy_setopt(r->easy, CURLOPT_CAINFO, c->ca_file);
-	/* Refuses a declared Content-Length over the cap before any body. */
-	if (cc == CURLE_OK)
-		cc = curl_easy_setopt(r->easy, CURLOPT_MAXFILESIZE_LARGE,
-				      (curl_off_t)r->resp_body.cap);
-	if (cc == CURLE_OK)
-		cc = curl_easy_setopt(r->easy, CURLOPT_HTTPHEADER, r->hdrs);
-	if (cc == CURLE_OK)
-		cc = curl_easy_setopt(r->easy, CURLOPT_WRITEFUNCTION, on_body);
-	if (cc == CURLE_OK)
-		cc = curl_easy_setopt(r->easy, CURLOPT_HEADERFUNCTION,
-				      on_header);
-	if (cc == CURLE_OK)
-		cc = set_method(r, method, rq->body_len);
-	if (cc == CURLE_OK && rq->connect_to != NULL)
-		cc = set_connect_to(r, rq->connect_to);
-	if (cc == CURLE_OUT_OF_MEMORY)
-		return DD_ERR_NOMEM;
-	return cc == CURLE_OK ? DD_OK : DD_ERR_INTERNAL;
-}
-
 dd_err_t dd_httpc_start(dd_httpc *c, const dd_httpc_request *rq,
 			dd_httpc_cb cb, void *ud, dd_httpc_req **out)
 {
-	const char *method = rq->method != NULL ? rq->method : "GET";
 	dd_httpc_req *r = NULL;
-	size_t n;
 	dd_err_t rc;
 
 	if (out != NULL)
@@ -725,68 +474,26 @@ dd_err_t dd_httpc_start(dd_httpc *c, const dd_httpc_request *rq,
 		return DD_ERR_CLOSED;
 	if (c->n_reqs >= c->max_inflight)
 		return DD_ERR_BUSY;
-	if (cb == NULL || dd_httpc_check_method(method) != DD_OK ||
-	    rq->n_headers > DD_HTTPC_MAX_REQ_HEADERS ||
-	    (rq->n_headers > 0 && rq->headers == NULL) ||
-	    (rq->body_len > 0 && rq->body == NULL))
+	if (cb == NULL)
 		return DD_ERR_INVALID;
-	for (size_t i = 0; i < rq->n_headers; i++) {
-		rc = dd_httpc_check_header(rq->headers[i]);
-		if (rc)
-			return rc;
-	}
-	rc = dd_httpc_check_url(rq->url);
-	if (rc == DD_OK && rq->connect_to != NULL)
-		rc = dd_httpc_check_connect_to(rq->connect_to);
+	rc = httpc_req_new(c, rq, &r);
 	if (rc)
 		return rc;
-	r = dd_calloc(1, sizeof *r);
-	if (r == NULL)
-		return DD_ERR_NOMEM;
-	r->c = c;
 	r->cb = cb;
 	r->ud = ud;
-	dd_buf_init(&r->resp_body, rq->max_response ? rq->max_response
-						    : c->max_response);
-	dd_buf_init(&r->resp_hdrs, DD_HTTPC_MAX_HEADER_BYTES);
-	if (rq->body_len > 0) {
-		r->body = dd_malloc(rq->body_len);
-		r->body_len = r->body ? rq->body_len : 0;
-		rc = DD_ERR_NOMEM;
-		if (r->body == NULL)
-			goto out;
-		memcpy(r->body, rq->body, rq->body_len);
-	}
-	if (rq->retry != NULL) {
-		r->has_retry = 1;
-		r->retry = *rq->retry;
-		n = r->retry.n_statuses < DD_RETRY_MAX_STATUSES
-			    ? r->retry.n_statuses : DD_RETRY_MAX_STATUSES;
-		if (r->retry.statuses == NULL)
-			n = 0;
-		if (n > 0)
-			memcpy(r->statuses, r->retry.statuses,
-			       n * sizeof r->statuses[0]);
-		r->retry.statuses = r->statuses;
-		r->retry.n_statuses = n;
-	}
-	rc = build_easy(c, r, rq, method);
-	if (rc)
-		goto out;
 	rc = add_attempt(r);
-	if (rc)
-		goto out;
+	if (rc) {
+		httpc_req_free(r);
+		return rc;
+	}
 	r->next = c->reqs;
 	if (c->reqs != NULL)
 		c->reqs->prev = r;
 	c->reqs = r;
 	c->n_reqs++;
 	if (out != NULL)
-		*out = r;
-	r = NULL; /* owned by the client until finish() or cancel */
-out:
-	req_free(r);
-	return rc;
+		*out = r; /* owned by the client until finish() or cancel */
+	return DD_OK;
 }
 
 void dd_httpc_cancel(dd_httpc_req *r)
@@ -799,7 +506,7 @@ void dd_httpc_cancel(dd_httpc_req *r)
 	if (r->state == REQ_ACTIVE && c->multi != NULL)
 		(void)curl_multi_remove_handle(c->multi, r->easy);
 	req_unlink(r);
-	req_free(r);
+	httpc_req_free(r);
 }
 
 unsigned dd_httpc_inflight(const dd_httpc *c)
