@@ -1,4 +1,9 @@
-#include "auth/github.h"
+/*
+ * github.c: the GitHub client's calls (code and device-code exchange,
+ * user, orgs, membership, repository permissions) as one operation per
+ * sign-in or poll. Shapes and reply reading are github_check.c.
+ */
+#include "auth/github_int.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -23,7 +28,6 @@ _Static_assert(DD_GITHUB_MAX_ORGS == DD_SESSION_MAX_ORGS,
 #define CAP_BODY 8192u                   /* our POST bodies */
 #define MAX_BASE 1024
 #define MAX_TOKEN 255
-#define MAX_SECRET 256
 #define MAX_CODE 256
 #define MAX_REDIRECT 2048
 
@@ -72,98 +76,6 @@ struct dd_github {
 	struct op *ops;
 	int freeing;
 };
-
-/* --- shapes of what we send and what GitHub returns --------------------- */
-
-enum charset { CS_LOGIN, CS_ID, CS_REPO, CS_TOKEN };
-
-static int char_ok(unsigned char ch, enum charset cs)
-{
-	int alnum = (ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'z') ||
-		    (ch >= 'A' && ch <= 'Z');
-
-	switch (cs) {
-	case CS_LOGIN:
-		return alnum || ch == '-';
-	case CS_ID:
-	case CS_REPO:
-		return alnum || ch == '-' || ch == '.' || ch == '_';
-	case CS_TOKEN:
-		/* RFC 6750 b64token: safe in a header and in our JSON. */
-		return alnum || ch == '-' || ch == '.' || ch == '_' ||
-		       ch == '~' || ch == '+' || ch == '/' || ch == '=';
-	}
-	return 0;
-}
-
-static int text_ok(const char *s, size_t max, enum charset cs)
-{
-	size_t n;
-
-	if (s == NULL)
-		return 0;
-	n = strnlen(s, max + 1);
-	if (n == 0 || n > max)
-		return 0;
-	for (size_t i = 0; i < n; i++)
-		if (!char_ok((unsigned char)s[i], cs))
-			return 0;
-	return 1;
-}
-
-static int login_ok(const char *s)
-{
-	return text_ok(s, 39, CS_LOGIN);
-}
-
-/* The owner goes into API paths: its shape keeps them well-formed. */
-static int owner_ok(const dd_principal *o)
-{
-	const char *slash;
-
-	if (o == NULL || o->id == 0 ||
-	    strnlen(o->name, sizeof o->name) >= sizeof o->name)
-		return 0;
-	if (o->kind == DD_PRINCIPAL_USER || o->kind == DD_PRINCIPAL_ORG)
-		return login_ok(o->name);
-	if (o->kind != DD_PRINCIPAL_REPO)
-		return 0;
-	slash = strchr(o->name, '/');
-	if (slash == NULL || (size_t)(slash - o->name) > 39)
-		return 0;
-	for (const char *p = o->name; p < slash; p++)
-		if (!char_ok((unsigned char)*p, CS_LOGIN))
-			return 0;
-	return slash > o->name && text_ok(slash + 1, 100, CS_REPO) &&
-	       strcmp(slash + 1, ".") != 0 && strcmp(slash + 1, "..") != 0;
-}
-
-static int app_ok(const dd_github_app *app, int need_secret)
-{
-	return app != NULL && text_ok(app->client_id, 100, CS_ID) &&
-	       (!need_secret || text_ok(app->client_secret, MAX_SECRET,
-					CS_TOKEN));
-}
-
-/*
- * GitHub's own words for a why: printable, bounded, and never holding
- * the client secret (a hostile or buggy server could echo it).
- */
-static void quote_gh(const char *in, const char *secret, char *out,
-		     size_t size)
-{
-	size_t w = 0;
-
-	if (secret != NULL && secret[0] != '\0' && strstr(in, secret) != NULL) {
-		snprintf(out, size, "(redacted)");
-		return;
-	}
-	for (size_t i = 0; in[i] != '\0' && w + 1 < size && w < 160; i++) {
-		unsigned char ch = (unsigned char)in[i];
-		out[w++] = ch >= 0x20 && ch < 0x7f ? (char)ch : '?';
-	}
-	out[w] = '\0';
-}
 
 /* --- operations --------------------------------------------------------- */
 
@@ -288,49 +200,6 @@ out:
 
 /* --- replies ------------------------------------------------------------ */
 
-/* A transport failure of a call whose answer we need. */
-static dd_err_t transport(const dd_httpc_result *res, const char *what,
-			  char *why, size_t n)
-{
-	dd_err_t e = res->err;
-
-	if (e == DD_ERR_CANCELLED || e == DD_ERR_TIMEOUT || e == DD_ERR_NOMEM) {
-		snprintf(why, n, "GitHub %s: %s", what,
-			 e == DD_ERR_TIMEOUT ? "timed out" : dd_strerror(e));
-		return e;
-	}
-	if (e == DD_ERR_TOO_LARGE)
-		snprintf(why, n, "GitHub %s reply too large", what);
-	else
-		snprintf(why, n, "GitHub %s unreachable: %s", what,
-			 res->message);
-	return DD_ERR_UPSTREAM;
-}
-
-static int is_2xx(const dd_httpc_result *res)
-{
-	return res->err == DD_OK && res->status >= 200 && res->status <= 299;
-}
-
-/* The body as JSON of the wanted kind; UPSTREAM (or NOMEM) otherwise. */
-static dd_err_t parse(const dd_httpc_result *res, int array, const char *what,
-		      json_t **out, char *why, size_t n)
-{
-	dd_err_t rc;
-
-	rc = dd_json_parse(dd_buf_str(&res->body), res->body.len,
-			   res->body.cap, out, NULL, 0);
-	if (rc == DD_ERR_NOMEM)
-		return rc;
-	if (rc == DD_OK && (array ? json_is_array(*out) : json_is_object(*out)))
-		return DD_OK;
-	json_decref(*out);
-	*out = NULL;
-	snprintf(why, n, "GitHub %s reply is not a JSON %s", what,
-		 array ? "array" : "object");
-	return DD_ERR_UPSTREAM;
-}
-
 static dd_err_t done(struct op *op)
 {
 	finish(op, DD_OK, NULL, "");
@@ -350,8 +219,8 @@ static dd_err_t oauth_error(const struct op *op, const json_t *v,
 		return DD_ERR_BUSY;
 	}
 	(void)dd_json_get_str(v, "error_description", &desc);
-	quote_gh(error, op->secret, e, sizeof e);
-	quote_gh(desc, op->secret, d, sizeof d);
+	gh_quote(error, op->secret, e, sizeof e);
+	gh_quote(desc, op->secret, d, sizeof d);
 	if (strcmp(error, "bad_verification_code") == 0 ||
 	    (device && (strcmp(error, "access_denied") == 0 ||
 			strcmp(error, "expired_token") == 0 ||
@@ -385,13 +254,13 @@ static dd_err_t on_token(struct op *op, const dd_httpc_result *res,
 	dd_err_t rc;
 
 	if (res->err)
-		return transport(res, "token exchange", why, n);
-	if (!is_2xx(res)) {
+		return gh_transport(res, "token exchange", why, n);
+	if (!gh_is_2xx(res)) {
 		snprintf(why, n, "GitHub token exchange answered HTTP %ld",
 			 res->status);
 		return DD_ERR_UPSTREAM;
 	}
-	rc = parse(res, 0, "token exchange", &v, why, n);
+	rc = gh_parse(res, 0, "token exchange", &v, why, n);
 	if (rc)
 		return rc;
 	rc = dd_json_get_str(v, "error", &error);
@@ -410,7 +279,7 @@ static dd_err_t on_token(struct op *op, const dd_httpc_result *res,
 		rc = DD_ERR_UNAUTHORIZED;
 		goto out;
 	}
-	if (rc || !text_ok(token, MAX_TOKEN, CS_TOKEN)) {
+	if (rc || !gh_text_ok(token, MAX_TOKEN, GH_CS_TOKEN)) {
 		snprintf(why, n, "GitHub sent a malformed access token");
 		rc = DD_ERR_UPSTREAM;
 		goto out;
@@ -432,21 +301,21 @@ static dd_err_t on_user(struct op *op, const dd_httpc_result *res,
 	dd_err_t rc;
 
 	if (res->err)
-		return transport(res, "user lookup", why, n);
+		return gh_transport(res, "user lookup", why, n);
 	if (res->status >= 500) {
 		snprintf(why, n, "GitHub user lookup answered HTTP %ld",
 			 res->status);
 		return DD_ERR_UPSTREAM;
 	}
-	if (!is_2xx(res)) {
+	if (!gh_is_2xx(res)) {
 		snprintf(why, n, "GitHub refused the user token (HTTP %ld)",
 			 res->status);
 		return DD_ERR_UNAUTHORIZED;
 	}
-	rc = parse(res, 0, "user lookup", &v, why, n);
+	rc = gh_parse(res, 0, "user lookup", &v, why, n);
 	if (rc)
 		return rc;
-	if (dd_json_get_str(v, "login", &login) != DD_OK || !login_ok(login)) {
+	if (dd_json_get_str(v, "login", &login) != DD_OK || !gh_login_ok(login)) {
 		snprintf(why, n, "GitHub user reply has no valid login");
 		rc = DD_ERR_UPSTREAM;
 		goto out;
@@ -476,7 +345,7 @@ static void read_orgs(struct op *op, const json_t *arr)
 		if (i == DD_GITHUB_MAX_ORGS)
 			break;
 		if (dd_json_get_str(o, "login", &login) != DD_OK ||
-		    !login_ok(login)) {
+		    !gh_login_ok(login)) {
 			u->n_orgs = 0;
 			return;
 		}
@@ -512,8 +381,8 @@ static dd_err_t on_orgs(struct op *op, const dd_httpc_result *res,
 	json_t *v = NULL;
 	char ignored[8];
 
-	if (is_2xx(res) &&
-	    parse(res, 1, "orgs", &v, ignored, sizeof ignored) == DD_OK)
+	if (gh_is_2xx(res) &&
+	    gh_parse(res, 1, "orgs", &v, ignored, sizeof ignored) == DD_OK)
 		read_orgs(op, v);
 	json_decref(v);
 	return classify(op);
@@ -528,8 +397,8 @@ static dd_err_t on_org(struct op *op, const dd_httpc_result *res, char *why,
 	char ignored[8];
 	int same = 0;
 
-	if (is_2xx(res) &&
-	    parse(res, 0, "org", &v, ignored, sizeof ignored) == DD_OK)
+	if (gh_is_2xx(res) &&
+	    gh_parse(res, 0, "org", &v, ignored, sizeof ignored) == DD_OK)
 		same = dd_json_get_u64(v, "id", 1, INT64_MAX, &id) == DD_OK &&
 		       id == op->owner.id;
 	json_decref(v);
@@ -542,7 +411,7 @@ static dd_err_t on_org(struct op *op, const dd_httpc_result *res, char *why,
 static dd_err_t on_member(struct op *op, const dd_httpc_result *res,
 			  char *why, size_t n)
 {
-	op->user.is_fleet_admin = is_2xx(res);
+	op->user.is_fleet_admin = gh_is_2xx(res);
 	return done(op);
 }
 
@@ -561,8 +430,8 @@ static dd_err_t on_repo(struct op *op, const dd_httpc_result *res,
 	uint64_t id = 0;
 	char ignored[8];
 
-	if (is_2xx(res) &&
-	    parse(res, 0, "repository", &v, ignored, sizeof ignored) == DD_OK &&
+	if (gh_is_2xx(res) &&
+	    gh_parse(res, 0, "repository", &v, ignored, sizeof ignored) == DD_OK &&
 	    dd_json_get_u64(v, "id", 1, INT64_MAX, &id) == DD_OK &&
 	    id == op->owner.id) {
 		perms = json_object_get(v, "permissions");
@@ -584,13 +453,13 @@ static dd_err_t on_device(struct op *op, const dd_httpc_result *res,
 
 	memset(&dev, 0, sizeof dev);
 	if (res->err)
-		return transport(res, "device code request", why, n);
-	if (!is_2xx(res)) {
+		return gh_transport(res, "device code request", why, n);
+	if (!gh_is_2xx(res)) {
 		snprintf(why, n, "GitHub device code request answered HTTP %ld",
 			 res->status);
 		return DD_ERR_UPSTREAM;
 	}
-	rc = parse(res, 0, "device code", &v, why, n);
+	rc = gh_parse(res, 0, "device code", &v, why, n);
 	if (rc)
 		return rc;
 	if (dd_json_get_str(v, "error", &error) == DD_OK) {
@@ -599,9 +468,9 @@ static dd_err_t on_device(struct op *op, const dd_httpc_result *res,
 	}
 	rc = DD_ERR_UPSTREAM;
 	if (dd_json_get_str(v, "device_code", &dc) != DD_OK ||
-	    !text_ok(dc, sizeof dev.device_code - 1, CS_ID) ||
+	    !gh_text_ok(dc, sizeof dev.device_code - 1, GH_CS_ID) ||
 	    dd_json_get_str(v, "user_code", &uc) != DD_OK ||
-	    !text_ok(uc, sizeof dev.user_code - 1, CS_LOGIN) ||
+	    !gh_text_ok(uc, sizeof dev.user_code - 1, GH_CS_LOGIN) ||
 	    dd_json_get_str(v, "verification_uri", &uri) != DD_OK ||
 	    strlen(uri) >= sizeof dev.verification_uri ||
 	    dd_httpc_check_url(uri) != DD_OK ||
@@ -644,7 +513,7 @@ static void on_done(dd_httpc_result *res, void *ud)
 	op->req = NULL;
 	/* Even the fail-closed checks stop when the HTTP client closes. */
 	if (res->err == DD_ERR_CANCELLED)
-		rc = transport(res, "call", why, sizeof why);
+		rc = gh_transport(res, "call", why, sizeof why);
 	else
 		rc = steps[op->step](op, res, why, sizeof why);
 	/* Token replies hold the user token. */
@@ -786,8 +655,8 @@ dd_err_t dd_github_sign_in(dd_github *g, const dd_github_app *app,
 {
 	struct op *op;
 
-	if (!app_ok(app, 1) || !text_ok(code, MAX_CODE, CS_ID) ||
-	    !redirect_ok(redirect_uri) || !owner_ok(owner) || cb == NULL)
+	if (!gh_app_ok(app, 1) || !gh_text_ok(code, MAX_CODE, GH_CS_ID) ||
+	    !redirect_ok(redirect_uri) || !gh_owner_ok(owner) || cb == NULL)
 		return DD_ERR_INVALID;
 	op = begin(g, app, owner, cb, NULL, ud);
 	if (op == NULL)
@@ -804,7 +673,7 @@ dd_err_t dd_github_device_start(dd_github *g, const dd_github_app *app,
 {
 	struct op *op;
 
-	if (!app_ok(app, 0) || cb == NULL)
+	if (!gh_app_ok(app, 0) || cb == NULL)
 		return DD_ERR_INVALID;
 	op = begin(g, app, NULL, NULL, cb, ud);
 	if (op == NULL)
@@ -821,8 +690,8 @@ dd_err_t dd_github_device_poll(dd_github *g, const dd_github_app *app,
 {
 	struct op *op;
 
-	if (!app_ok(app, 1) || !text_ok(device_code, 127, CS_ID) ||
-	    !owner_ok(owner) || cb == NULL)
+	if (!gh_app_ok(app, 1) || !gh_text_ok(device_code, 127, GH_CS_ID) ||
+	    !gh_owner_ok(owner) || cb == NULL)
 		return DD_ERR_INVALID;
 	op = begin(g, app, owner, cb, NULL, ud);
 	if (op == NULL)
