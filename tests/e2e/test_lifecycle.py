@@ -9,7 +9,6 @@ import threading
 import tempfile
 import time
 
-import pytest
 
 from conftest import (BASE_ENV, DD_BIN, TESTSERVER, Reader, connect, request,
                       send, wait_for)
