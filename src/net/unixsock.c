@@ -107,22 +107,61 @@ dd_err_t dd_unixsock_peer_uid(uv_pipe_t *pipe, uid_t *uid)
 	return DD_OK;
 }
 
+/*
+ * The socket is bound here, not by uv_pipe_bind: libuv remembers a path
+ * it bound and unlinks it when the handle closes, whoever's file is
+ * there by then (a newer server's, after a restart). An fd handed over
+ * with uv_pipe_open carries no path, so only dd_unixsock_unlink, which
+ * checks the file is ours, ever removes it.
+ */
+static int bind_0600(const char *path, int *fd_out, struct stat *st)
+{
+	struct sockaddr_un sa;
+	mode_t old;
+	int fd, err = 0;
+
+	memset(&sa, 0, sizeof sa);
+	sa.sun_family = AF_UNIX;
+	snprintf(sa.sun_path, sizeof sa.sun_path, "%s", path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	old = umask(0177);
+	if (bind(fd, (struct sockaddr *)&sa, sizeof sa) != 0)
+		err = -errno;
+	umask(old);
+	if (err) {
+		close(fd);
+		return err;
+	}
+	if (chmod(path, 0600) != 0 || stat(path, st) != 0) {
+		err = -errno;
+		(void)unlink(path);
+		close(fd);
+		return err;
+	}
+	*fd_out = fd;
+	return 0;
+}
+
 dd_err_t dd_unixsock_listen(uv_pipe_t *l, const char *path, int backlog,
 			    uv_connection_cb cb, dd_unixsock_id *id, char *why,
 			    size_t why_len)
 {
 	struct stat st;
-	mode_t old;
-	int err;
+	int fd = -1, err;
 
 	memset(id, 0, sizeof *id);
-	old = umask(0177);
-	err = uv_pipe_bind(l, path);
-	umask(old);
-	if (err == 0 && (chmod(path, 0600) != 0 || stat(path, &st) != 0))
-		err = -errno;
-	if (err == 0)
-		err = uv_listen((uv_stream_t *)l, backlog, cb);
+	err = bind_0600(path, &fd, &st);
+	if (err == 0) {
+		err = uv_pipe_open(l, fd);
+		if (err)
+			close(fd);
+		else
+			err = uv_listen((uv_stream_t *)l, backlog, cb);
+		if (err)
+			(void)unlink(path);
+	}
 	if (err) {
 		snprintf(why, why_len, "listening on %s: %s", path,
 			 uv_strerror(err));

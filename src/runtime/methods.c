@@ -150,11 +150,12 @@ static void on_quote(dd_err_t err, const uint8_t *quote, size_t len,
 	dd_buf q64, r64;
 	json_t *r = NULL;
 
-	c->quote_pending = 0;
-	if (c->closing) {
-		dd_rt_conn_maybe_free(c);
+	/* Once closing, unhold may free c: nothing more is owed to it. */
+	if (c->u.closing) {
+		dd_usrv_conn_unhold(&c->u);
 		return;
 	}
+	dd_usrv_conn_unhold(&c->u);
 	c->busy = 0;
 	dd_buf_init(&q64, DD_QUOTE_MAX * 2);
 	dd_buf_init(&r64, 128);
@@ -194,7 +195,7 @@ static void do_attest(struct dd_rt_conn *c, const json_t *req)
 		dd_rt_conn_error(c, why);
 		return;
 	}
-	c->quote_pending = 1;
+	dd_usrv_conn_hold(&c->u);
 	c->busy = 1;
 }
 
@@ -206,7 +207,7 @@ static void att_output(void *ud, int stream, const uint8_t *data, size_t len)
 	char *copy;
 
 	(void)stream;
-	if (len == 0 || c->closing)
+	if (len == 0 || c->u.closing)
 		return;
 	copy = dd_malloc(len);
 	if (copy == NULL) {
@@ -215,7 +216,7 @@ static void att_output(void *ud, int stream, const uint8_t *data, size_t len)
 	}
 	memcpy(copy, data, len);
 	dd_rt_conn_send(c, copy, len);
-	if (!c->closing && c->pty != NULL &&
+	if (!c->u.closing && c->pty != NULL &&
 	    dd_rt_conn_queued(c) > DD_RT_PTY_HIGH)
 		dd_rt_proc_pause(c->pty, 1);
 }
@@ -297,9 +298,9 @@ static void do_attach(struct dd_rt_conn *c, const json_t *req)
 	dd_rt_conn_send(c, copy, sizeof ack - 1);
 	c->attached = 1;
 	/* Bytes sent right behind the request are the first keystrokes. */
-	if (c->in.len > 0)
-		dd_rt_attach_input(c, c->in.data, c->in.len);
-	dd_buf_reset(&c->in);
+	if (c->u.in.len > 0)
+		dd_rt_attach_input(c, c->u.in.data, c->u.in.len);
+	dd_buf_reset(&c->u.in);
 out:
 	dd_rt_argv_free(argv);
 	dd_rt_argv_free(env);

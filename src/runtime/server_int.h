@@ -13,30 +13,21 @@
 #include <uv.h>
 
 #include "core/buf.h"
-#include "net/unixsock.h"
+#include "net/usrv.h"
 #include "runtime/exec.h"
 #include "runtime/proc.h"
 #include "runtime/proto.h"
 #include "runtime/server.h"
 
-#define DD_RT_CHUNK 16384
 #define DD_RT_PTY_HIGH (256u << 10)  /* attach: bytes queued either way */
 #define DD_RT_PTY_LOW (64u << 10)
 
 struct dd_rt_conn {
-	dd_rt_server *s;
-	struct dd_rt_conn *prev, *next;
-	uv_pipe_t pipe;
-	uv_shutdown_t sreq;
-	dd_buf in;               /* bytes read, not yet handled */
-	uint8_t chunk[DD_RT_CHUNK];
-	int closing;             /* uv_close called */
-	int closed;              /* close callback ran */
-	int ending;              /* shutting down after the queued replies */
+	dd_usrv_conn u;          /* first: the socket, its buffers, its life */
+	dd_rt_server *s;         /* set once the connection is let in */
 	int read_eof;
 	int busy;                /* an exec or attest is answering */
 	int blocked;             /* too many replies queued */
-	int quote_pending;       /* the provider still owes us a callback */
 	size_t rd_len;           /* attest: unpadded report data */
 	uint8_t rd[64];
 	dd_rt_exec *exec;
@@ -48,19 +39,10 @@ struct dd_rt_conn {
 struct dd_rt_server {
 	uv_loop_t *loop;
 	dd_rt_server_opts o;
-	char *path;
 	char *token;
-	uv_pipe_t listener;
-	int listening;
-	int closing;
-	int listener_closed;
-	struct dd_rt_conn *conns;
-	size_t nconns;
+	dd_usrv *srv;            /* the socket, the connections */
 	size_t execs;
 	uint64_t started_ms;
-	dd_unixsock_id sock;     /* the file we made, removed at close */
-	void (*done)(void *ud);
-	void *done_ud;
 };
 
 /* Closes at once; pending commands are stopped. */
@@ -71,8 +53,6 @@ void dd_rt_conn_end(struct dd_rt_conn *c);
 void dd_rt_conn_reading(struct dd_rt_conn *c);
 /* Handles every complete line while the connection may take one. */
 void dd_rt_conn_pump(struct dd_rt_conn *c);
-/* Frees a closed connection no callback is owed to any more. */
-void dd_rt_conn_maybe_free(struct dd_rt_conn *c);
 /* Queues data, which the connection then owns (dd_free after writing). */
 void dd_rt_conn_send(struct dd_rt_conn *c, char *data, size_t len);
 /* One reply line: r (NULL means out of memory), or an error. */

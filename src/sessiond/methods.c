@@ -65,10 +65,10 @@ static void on_watch_output(void *ud, const uint8_t *data, size_t len)
 	struct dd_sd_conn *c = ud;
 	char *copy;
 
-	if (c->closing || c->ending)
+	if (c->u.closing || c->u.ending)
 		return;
 	/* Dropping bytes silently would corrupt the screen: cut instead. */
-	if (c->pipe.write_queue_size + len > DD_SD_WATCH_BACKLOG) {
+	if (dd_usrv_conn_queued(&c->u) + len > DD_SD_WATCH_BACKLOG) {
 		dd_log_warn("sessiond: a watcher fell %u bytes behind; "
 			    "disconnected", DD_SD_WATCH_BACKLOG);
 		dd_sd_conn_close(c);
@@ -93,7 +93,7 @@ static void on_watch_drained(void *ud)
 	struct dd_sd_conn *c = ud;
 	size_t queued = 0;
 
-	if (!c->input_full || c->closing)
+	if (!c->input_full || c->u.closing)
 		return;
 	(void)dd_sd_input(&c->w, NULL, 0, &queued);
 	if (queued < INPUT_LOW) {

@@ -13,23 +13,16 @@
 #include <uv.h>
 
 #include "core/buf.h"
-#include "net/unixsock.h"
+#include "net/usrv.h"
 #include "sessiond/proto.h"
 #include "sessiond/server.h"
 #include "sessiond/session.h"
 
-#define DD_SD_CHUNK 16384
 #define DD_SD_INPUT_HIGH (256u << 10) /* PTY input queued: stop reading */
 
 struct dd_sd_conn {
-	dd_sd_server *s;
-	struct dd_sd_conn *prev, *next;
-	uv_pipe_t pipe;
-	uv_shutdown_t sreq;
-	dd_buf in;               /* bytes read, not yet handled */
-	uint8_t chunk[DD_SD_CHUNK];
-	int closing;             /* uv_close called */
-	int ending;              /* shutting down after the queued replies */
+	dd_usrv_conn u;          /* first: the socket, its buffers, its life */
+	dd_sd_server *s;         /* set once the connection is let in */
 	int read_eof;
 	int blocked;             /* too many replies queued */
 	int attached;            /* a raw stream now */
@@ -38,21 +31,11 @@ struct dd_sd_conn {
 };
 
 struct dd_sd_server {
-	uv_loop_t *loop;
 	dd_sd_server_opts o;
-	char *path;
 	char *rcpts_path;
-	uv_pipe_t listener;
-	int listening;
-	int closing;
-	int listener_closed;
-	struct dd_sd_conn *conns;
-	size_t nconns;
+	dd_usrv *srv;            /* the socket, the connections */
 	uint64_t started;        /* unix seconds */
 	char boot_id[37];        /* new at every start: the agent re-pushes */
-	dd_unixsock_id sock;
-	void (*done)(void *ud);
-	void *done_ud;
 };
 
 void dd_sd_conn_close(struct dd_sd_conn *c);
