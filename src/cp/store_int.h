@@ -143,6 +143,12 @@ void dd_store_work_job(uv_work_t *w);
 /* dd_store_agent_check without measuring JSON sizes (for rows read). */
 dd_err_t dd_store_agent_check_read(const dd_store_agent *a);
 
+/*
+ * The same checks on the columns a brief holds (every record holds them
+ * too): INVALID for a scanned row a full read would refuse.
+ */
+dd_err_t dd_store_brief_check(const dd_store_brief *b);
+
 /* Checks a and fills r (release with dd_store_row_free). */
 dd_err_t dd_store_row_make(const dd_store_agent *a, struct store_row *r,
 			   char *why, size_t why_len);

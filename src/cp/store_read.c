@@ -151,47 +151,124 @@ static dd_err_t ingress_kind(const char *v, dd_ingress_kind *out)
 	return DD_OK;
 }
 
+/* The columns of R_SCAN, in order. */
+enum scan_col {
+	S_ID, S_HOST, S_VM, S_ATT, S_STATUS, S_MODE, S_INTEGRITY, S_OKIND,
+	S_ONAME, S_OID, S_IKIND, S_IURL, S_SEEN, S_REG, S_DEPL, S_UNITS,
+	S_ORACLES, S_TUNNEL
+};
+
+/* Where the columns a record and a brief share stand in a statement. */
+struct head_cols {
+	int id, host, vm, att, status, mode, integrity, okind, oname, oid,
+	    ikind, iurl, tunnel, seen, reg;
+};
+
+static const struct head_cols agent_cols = {
+	C_AGENT_ID, C_HOSTNAME, C_VM_NAME, C_ATT_TYPE, C_STATUS, C_MODE,
+	C_INTEGRITY, C_OWNER_KIND, C_OWNER_NAME, C_OWNER_ID, C_INGRESS_KIND,
+	C_INGRESS_URL, C_TUNNEL_ID, C_LAST_SEEN, C_REGISTERED_AT,
+};
+
+static const struct head_cols scan_cols = {
+	S_ID, S_HOST, S_VM, S_ATT, S_STATUS, S_MODE, S_INTEGRITY, S_OKIND,
+	S_ONAME, S_OID, S_IKIND, S_IURL, S_TUNNEL, S_SEEN, S_REG,
+};
+
+/*
+ * The columns every record and brief hold, into b (its counts stay 0),
+ * for a full read and a scan alike: INVALID for a row that fails any
+ * check a full read makes of them.
+ */
+static dd_err_t row_head(sqlite3_stmt *st, const struct head_cols *k,
+			 dd_store_brief *b)
+{
+	char word[16], kind[16];
+	int64_t id;
+	dd_err_t rc;
+
+	memset(b, 0, sizeof *b);
+	rc = col_text(st, k->id, b->agent_id, sizeof b->agent_id);
+	if (rc == DD_OK)
+		rc = col_text(st, k->host, b->hostname, sizeof b->hostname);
+	if (rc == DD_OK)
+		rc = col_text(st, k->vm, b->vm_name, sizeof b->vm_name);
+	if (rc == DD_OK)
+		rc = col_text(st, k->att, b->attestation_type,
+			      sizeof b->attestation_type);
+	if (rc == DD_OK)
+		rc = col_text(st, k->status, word, sizeof word);
+	if (rc == DD_OK)
+		rc = dd_agent_status_parse(word, &b->status);
+	if (rc == DD_OK)
+		rc = col_text(st, k->mode, word, sizeof word);
+	if (rc == DD_OK)
+		rc = pick(word, "read_only", "read_write", &b->read_only);
+	if (rc == DD_OK)
+		rc = col_text(st, k->integrity, word, sizeof word);
+	if (rc == DD_OK)
+		rc = pick(word, "clean", "controlled", &b->clean);
+	if (rc == DD_OK)
+		rc = col_text(st, k->okind, kind, sizeof kind);
+	if (rc == DD_OK && kind[0] != '\0') {
+		b->has_owner = true;
+		rc = dd_principal_kind_parse(kind, &b->owner.kind);
+		if (rc == DD_OK)
+			rc = col_text(st, k->oname, b->owner.name,
+				      sizeof b->owner.name);
+		id = sqlite3_column_int64(st, k->oid);
+		b->owner.id = id > 0 ? (uint64_t)id : 0;
+	}
+	if (rc == DD_OK)
+		rc = col_text(st, k->ikind, word, sizeof word);
+	if (rc == DD_OK)
+		rc = ingress_kind(word, &b->ingress);
+	if (rc == DD_OK)
+		rc = col_text(st, k->iurl, b->ingress_url,
+			      sizeof b->ingress_url);
+	if (rc == DD_OK)
+		rc = col_text(st, k->tunnel, b->tunnel_id,
+			      sizeof b->tunnel_id);
+	if (rc)
+		return rc;
+	b->last_seen_ms = sqlite3_column_int64(st, k->seen);
+	b->registered_at_ms = sqlite3_column_int64(st, k->reg);
+	return dd_store_brief_check(b) == DD_OK ? DD_OK : DD_ERR_INVALID;
+}
+
+/* The head's fields into a record (the arrays have the same sizes). */
+static void head_to_agent(const dd_store_brief *b, dd_store_agent *a)
+{
+	memcpy(a->agent_id, b->agent_id, sizeof a->agent_id);
+	memcpy(a->hostname, b->hostname, sizeof a->hostname);
+	memcpy(a->vm_name, b->vm_name, sizeof a->vm_name);
+	memcpy(a->attestation_type, b->attestation_type,
+	       sizeof a->attestation_type);
+	memcpy(a->tunnel_id, b->tunnel_id, sizeof a->tunnel_id);
+	memcpy(a->ingress_url, b->ingress_url, sizeof a->ingress_url);
+	a->status = b->status;
+	a->read_only = b->read_only;
+	a->clean = b->clean;
+	a->has_owner = b->has_owner;
+	a->owner = b->owner;
+	a->ingress = b->ingress;
+	a->last_seen_ms = b->last_seen_ms;
+	a->registered_at_ms = b->registered_at_ms;
+}
+
 /* The current row of st into a: INVALID for a row that fails a check. */
 static dd_err_t row_to_agent(dd_store *s, sqlite3_stmt *st, dd_store_agent *a)
 {
-	char word[16], kind[16];
-	int64_t id, failures;
+	dd_store_brief head;
+	int64_t failures;
 	dd_err_t rc;
 
 	dd_store_agent_init(a);
-	rc = col_text(st, C_AGENT_ID, a->agent_id, sizeof a->agent_id);
-	if (rc == DD_OK)
-		rc = col_text(st, C_HOSTNAME, a->hostname, sizeof a->hostname);
-	if (rc == DD_OK)
-		rc = col_text(st, C_VM_NAME, a->vm_name, sizeof a->vm_name);
-	if (rc == DD_OK)
-		rc = col_text(st, C_ENV, a->env, sizeof a->env);
-	if (rc == DD_OK)
-		rc = col_text(st, C_ATT_TYPE, a->attestation_type,
-			      sizeof a->attestation_type);
-	if (rc == DD_OK)
-		rc = col_text(st, C_STATUS, word, sizeof word);
-	if (rc == DD_OK)
-		rc = dd_agent_status_parse(word, &a->status);
-	if (rc == DD_OK)
-		rc = col_text(st, C_MODE, word, sizeof word);
-	if (rc == DD_OK)
-		rc = pick(word, "read_only", "read_write", &a->read_only);
-	if (rc == DD_OK)
-		rc = col_text(st, C_INTEGRITY, word, sizeof word);
-	if (rc == DD_OK)
-		rc = pick(word, "clean", "controlled", &a->clean);
-	if (rc == DD_OK)
-		rc = col_text(st, C_OWNER_KIND, kind, sizeof kind);
-	if (rc == DD_OK && kind[0] != '\0') {
-		a->has_owner = true;
-		rc = dd_principal_kind_parse(kind, &a->owner.kind);
-		if (rc == DD_OK)
-			rc = col_text(st, C_OWNER_NAME, a->owner.name,
-				      sizeof a->owner.name);
-		id = sqlite3_column_int64(st, C_OWNER_ID);
-		a->owner.id = id > 0 ? (uint64_t)id : 0;
-	}
+	rc = row_head(st, &agent_cols, &head);
+	if (rc)
+		return rc;
+	head_to_agent(&head, a);
+	rc = col_text(st, C_ENV, a->env, sizeof a->env);
 	if (rc == DD_OK)
 		rc = col_text(st, C_ITA_TCB, a->ita.tcb_status,
 			      sizeof a->ita.tcb_status);
@@ -210,16 +287,6 @@ static dd_err_t row_to_agent(dd_store *s, sqlite3_stmt *st, dd_store_agent *a)
 		rc = col_text(st, C_NOISE_PUBKEY, a->noise_pubkey,
 			      sizeof a->noise_pubkey);
 	if (rc == DD_OK)
-		rc = col_text(st, C_TUNNEL_ID, a->tunnel_id,
-			      sizeof a->tunnel_id);
-	if (rc == DD_OK)
-		rc = col_text(st, C_INGRESS_KIND, word, sizeof word);
-	if (rc == DD_OK)
-		rc = ingress_kind(word, &a->ingress);
-	if (rc == DD_OK)
-		rc = col_text(st, C_INGRESS_URL, a->ingress_url,
-			      sizeof a->ingress_url);
-	if (rc == DD_OK)
 		rc = col_text(st, C_LAST_ERROR, a->last_error,
 			      sizeof a->last_error);
 	if (rc == DD_OK)
@@ -236,8 +303,6 @@ static dd_err_t row_to_agent(dd_store *s, sqlite3_stmt *st, dd_store_agent *a)
 		return rc;
 	a->ita.iat = sqlite3_column_int64(st, C_ITA_IAT);
 	a->ita.exp = sqlite3_column_int64(st, C_ITA_EXP);
-	a->last_seen_ms = sqlite3_column_int64(st, C_LAST_SEEN);
-	a->registered_at_ms = sqlite3_column_int64(st, C_REGISTERED_AT);
 	a->last_failure_ms = sqlite3_column_int64(st, C_LAST_FAILURE_AT);
 	failures = sqlite3_column_int64(st, C_FAILURES);
 	if (failures < 0 || failures > UINT32_MAX)
@@ -348,75 +413,19 @@ dd_err_t dd_store_list(dd_store *s, dd_store_agent **out, size_t *n_out,
 	return DD_OK;
 }
 
-/* The columns of R_SCAN, in order. */
-enum scan_col {
-	S_ID, S_HOST, S_VM, S_ATT, S_STATUS, S_MODE, S_INTEGRITY, S_OKIND,
-	S_ONAME, S_OID, S_IKIND, S_IURL, S_SEEN, S_REG, S_DEPL, S_UNITS,
-	S_ORACLES, S_TUNNEL
-};
-
 /* The current R_SCAN row into b: INVALID for a row that fails a check. */
 static dd_err_t row_to_brief(sqlite3_stmt *st, dd_store_brief *b)
 {
-	char word[16], kind[16];
-	int64_t id;
 	dd_err_t rc;
 
-	memset(b, 0, sizeof *b);
-	rc = col_text(st, S_ID, b->agent_id, sizeof b->agent_id);
-	if (rc == DD_OK)
-		rc = col_text(st, S_HOST, b->hostname, sizeof b->hostname);
-	if (rc == DD_OK)
-		rc = col_text(st, S_VM, b->vm_name, sizeof b->vm_name);
-	if (rc == DD_OK)
-		rc = col_text(st, S_ATT, b->attestation_type,
-			      sizeof b->attestation_type);
-	if (rc == DD_OK)
-		rc = col_text(st, S_STATUS, word, sizeof word);
-	if (rc == DD_OK)
-		rc = dd_agent_status_parse(word, &b->status);
-	if (rc == DD_OK)
-		rc = col_text(st, S_MODE, word, sizeof word);
-	if (rc == DD_OK)
-		rc = pick(word, "read_only", "read_write", &b->read_only);
-	if (rc == DD_OK)
-		rc = col_text(st, S_INTEGRITY, word, sizeof word);
-	if (rc == DD_OK)
-		rc = pick(word, "clean", "controlled", &b->clean);
-	if (rc == DD_OK)
-		rc = col_text(st, S_OKIND, kind, sizeof kind);
-	if (rc == DD_OK && kind[0] != '\0') {
-		b->has_owner = true;
-		rc = dd_principal_kind_parse(kind, &b->owner.kind);
-		if (rc == DD_OK)
-			rc = col_text(st, S_ONAME, b->owner.name,
-				      sizeof b->owner.name);
-		id = sqlite3_column_int64(st, S_OID);
-		if (rc == DD_OK && (id <= 0 || b->owner.name[0] == '\0'))
-			rc = DD_ERR_INVALID;
-		b->owner.id = id > 0 ? (uint64_t)id : 0;
-	}
-	if (rc == DD_OK)
-		rc = col_text(st, S_IKIND, word, sizeof word);
-	if (rc == DD_OK)
-		rc = ingress_kind(word, &b->ingress);
-	if (rc == DD_OK)
-		rc = col_text(st, S_IURL, b->ingress_url,
-			      sizeof b->ingress_url);
-	if (rc == DD_OK)
-		rc = col_text(st, S_TUNNEL, b->tunnel_id, sizeof b->tunnel_id);
+	rc = row_head(st, &scan_cols, b);
 	if (rc)
 		return rc;
-	if (!dd_store_id_ok(b->agent_id))
-		return DD_ERR_INVALID;
-	b->last_seen_ms = sqlite3_column_int64(st, S_SEEN);
-	b->registered_at_ms = sqlite3_column_int64(st, S_REG);
 	b->deployment_count = sqlite3_column_int64(st, S_DEPL);
 	b->unit_count = sqlite3_column_int64(st, S_UNITS);
 	b->oracle_count = sqlite3_column_int64(st, S_ORACLES);
 	if (b->deployment_count < 0 || b->unit_count < 0 ||
-	    b->oracle_count < 0 || b->last_seen_ms < 0 ||
-	    b->last_seen_ms > DD_STORE_TIME_MAX)
+	    b->oracle_count < 0)
 		return DD_ERR_INVALID;
 	return DD_OK;
 }

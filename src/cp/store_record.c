@@ -415,39 +415,21 @@ static dd_err_t check_health(const json_t *h, bool sizes, char *why,
 			  why_len);
 }
 
-static dd_err_t check_ingress(const dd_store_agent *a, bool sizes,
-			      char *why, size_t why_len)
-{
-	bool tunnel = a->tunnel_id[0] != '\0', url = a->ingress_url[0] != '\0';
-	dd_err_t rc;
+static const char ingress_why[] = "ingress: none has no tunnel or url, "
+	"direct needs an http(s) url, tunnel needs a tunnel_id";
 
-	rc = CHECK_STR(a->tunnel_id, 0, CS_ID, "tunnel_id");
-	if (rc == DD_OK)
-		rc = CHECK_STR(a->ingress_url, 0, CS_PRINT, "ingress url");
-	if (rc)
-		return rc;
-	switch (a->ingress) {
-	case DD_INGRESS_NONE:
-		if (!tunnel && !url && a->ingress_detail == NULL)
-			return DD_OK;
-		break;
-	case DD_INGRESS_DIRECT:
-		if (!tunnel && a->ingress_detail == NULL &&
-		    (strncmp(a->ingress_url, "https://", 8) == 0 ||
-		     strncmp(a->ingress_url, "http://", 7) == 0))
-			return DD_OK;
-		break;
-	case DD_INGRESS_TUNNEL:
-		if (!tunnel || url)
-			break;
-		if (a->ingress_detail == NULL)
-			return DD_OK;
-		return check_json(a->ingress_detail, DD_STORE_DETAIL_MAX,
-				  sizes, "ingress details", why, why_len);
+/* Ingress details go with a tunnel only, within their cap. */
+static dd_err_t check_detail(const dd_store_agent *a, bool sizes,
+			     char *why, size_t why_len)
+{
+	if (a->ingress_detail == NULL)
+		return DD_OK;
+	if (a->ingress != DD_INGRESS_TUNNEL) {
+		snprintf(why, why_len, "%s", ingress_why);
+		return DD_ERR_INVALID;
 	}
-	snprintf(why, why_len, "ingress: none has no tunnel or url, direct "
-		 "needs an http(s) url, tunnel needs a tunnel_id");
-	return DD_ERR_INVALID;
+	return check_json(a->ingress_detail, DD_STORE_DETAIL_MAX, sizes,
+			  "ingress details", why, why_len);
 }
 
 dd_err_t dd_store_extras_check(const dd_store_extra *v, size_t n, char *why,
@@ -487,25 +469,137 @@ static bool time_ok(int64_t ms)
 	return ms >= 0 && ms <= DD_STORE_TIME_MAX;
 }
 
+/*
+ * The fields a record and a brief both hold, under the same names in
+ * both (the arrays have the same sizes: static asserts below), so that
+ * one check serves the writes, the full reads and the scan.
+ */
+struct head {
+	const char *agent_id, *hostname, *vm_name, *attestation_type;
+	const char *tunnel_id, *ingress_url;
+	dd_agent_status status;
+	bool has_owner;
+	const dd_principal *owner;
+	dd_ingress_kind ingress;
+	int64_t last_seen_ms, registered_at_ms;
+};
+
+#define HEAD_OF(x) {(x)->agent_id, (x)->hostname, (x)->vm_name, \
+	(x)->attestation_type, (x)->tunnel_id, (x)->ingress_url, (x)->status, \
+	(x)->has_owner, &(x)->owner, (x)->ingress, (x)->last_seen_ms, \
+	(x)->registered_at_ms}
+
+#define SAME_SIZE(f) \
+	_Static_assert(sizeof ((dd_store_agent *)0)->f == \
+		       sizeof ((dd_store_brief *)0)->f, #f)
+SAME_SIZE(agent_id);
+SAME_SIZE(hostname);
+SAME_SIZE(vm_name);
+SAME_SIZE(attestation_type);
+SAME_SIZE(tunnel_id);
+SAME_SIZE(ingress_url);
+
+#define HEAD_STR(field, size, min, set, what) \
+	check_str(h->field, (size), (min), (set), (what), why, why_len)
+
+static bool ingress_ok(const struct head *h)
+{
+	bool tunnel = h->tunnel_id[0] != '\0', url = h->ingress_url[0] != '\0';
+
+	switch (h->ingress) {
+	case DD_INGRESS_NONE:
+		return !tunnel && !url;
+	case DD_INGRESS_DIRECT:
+		return !tunnel &&
+		       (strncmp(h->ingress_url, "https://", 8) == 0 ||
+			strncmp(h->ingress_url, "http://", 7) == 0);
+	case DD_INGRESS_TUNNEL:
+		return tunnel && !url;
+	}
+	return false;
+}
+
+static dd_err_t check_owner(const dd_principal *o, char *why,
+			    size_t why_len)
+{
+	dd_principal owner;
+	dd_err_t rc;
+
+	if (strnlen(o->name, sizeof o->name) == sizeof o->name) {
+		snprintf(why, why_len, "owner name is not terminated");
+		return DD_ERR_INVALID;
+	}
+	rc = dd_principal_make(o->kind, o->name, o->id, &owner, why, why_len);
+	if (rc)
+		return rc;
+	if (o->id > (uint64_t)DD_STORE_COUNT_MAX) {
+		snprintf(why, why_len, "owner id is too large");
+		return DD_ERR_INVALID;
+	}
+	return DD_OK;
+}
+
+static dd_err_t check_head(const struct head *h, char *why, size_t why_len)
+{
+	dd_err_t rc;
+
+	rc = HEAD_STR(agent_id, DD_STORE_ID_MAX + 1, 1, CS_ID, "agent_id");
+	if (rc == DD_OK)
+		rc = HEAD_STR(hostname, DD_STORE_HOST_MAX + 1, 1, CS_HOST,
+			      "hostname");
+	if (rc == DD_OK)
+		rc = HEAD_STR(vm_name, DD_STORE_NAME_MAX + 1, 1, CS_TEXT,
+			      "vm_name");
+	if (rc == DD_OK)
+		rc = HEAD_STR(attestation_type, DD_STORE_TYPE_MAX + 1, 1,
+			      CS_ID, "attestation_type");
+	if (rc == DD_OK)
+		rc = HEAD_STR(tunnel_id, DD_STORE_TUNNEL_MAX + 1, 0, CS_ID,
+			      "tunnel_id");
+	if (rc == DD_OK)
+		rc = HEAD_STR(ingress_url, DD_STORE_URL_MAX + 1, 0, CS_PRINT,
+			      "ingress url");
+	if (rc)
+		return rc;
+	if ((unsigned)h->status >= DD_AGENT__COUNT) {
+		snprintf(why, why_len, "unknown status");
+		return DD_ERR_INVALID;
+	}
+	if (!time_ok(h->last_seen_ms) || !time_ok(h->registered_at_ms)) {
+		snprintf(why, why_len, "a time is outside 1970..9999");
+		return DD_ERR_INVALID;
+	}
+	if (h->has_owner) {
+		rc = check_owner(h->owner, why, why_len);
+		if (rc)
+			return rc;
+	}
+	if (!ingress_ok(h)) {
+		snprintf(why, why_len, "%s", ingress_why);
+		return DD_ERR_INVALID;
+	}
+	return DD_OK;
+}
+
+dd_err_t dd_store_brief_check(const dd_store_brief *b)
+{
+	struct head h = HEAD_OF(b);
+
+	return check_head(&h, NULL, 0);
+}
+
 static dd_err_t check_agent(const dd_store_agent *a, bool sizes, char *why,
 			    size_t why_len)
 {
 	const dd_store_ita *ita = &a->ita;
-	dd_principal owner;
+	struct head h = HEAD_OF(a);
 	dd_err_t rc;
 
 	if (why != NULL && why_len > 0)
 		why[0] = '\0';
-	rc = CHECK_STR(a->agent_id, 1, CS_ID, "agent_id");
-	if (rc == DD_OK)
-		rc = CHECK_STR(a->hostname, 1, CS_HOST, "hostname");
-	if (rc == DD_OK)
-		rc = CHECK_STR(a->vm_name, 1, CS_TEXT, "vm_name");
+	rc = check_head(&h, why, why_len);
 	if (rc == DD_OK)
 		rc = CHECK_STR(a->env, 0, CS_ID, "env");
-	if (rc == DD_OK)
-		rc = CHECK_STR(a->attestation_type, 1, CS_ID,
-			       "attestation_type");
 	if (rc == DD_OK)
 		rc = CHECK_STR(ita->tcb_status, 0, CS_ID, "ita tcb_status");
 	if (rc == DD_OK)
@@ -528,31 +622,11 @@ static dd_err_t check_agent(const dd_store_agent *a, bool sizes, char *why,
 		snprintf(why, why_len, "noise_pubkey is not 64 hex digits");
 		return DD_ERR_INVALID;
 	}
-	if ((unsigned)a->status >= DD_AGENT__COUNT) {
-		snprintf(why, why_len, "unknown status");
-		return DD_ERR_INVALID;
-	}
-	if (!time_ok(a->last_seen_ms) || !time_ok(a->registered_at_ms) ||
-	    !time_ok(a->last_failure_ms)) {
+	if (!time_ok(a->last_failure_ms)) {
 		snprintf(why, why_len, "a time is outside 1970..9999");
 		return DD_ERR_INVALID;
 	}
-	if (a->has_owner) {
-		if (strnlen(a->owner.name, sizeof a->owner.name) ==
-		    sizeof a->owner.name) {
-			snprintf(why, why_len, "owner name is not terminated");
-			return DD_ERR_INVALID;
-		}
-		rc = dd_principal_make(a->owner.kind, a->owner.name,
-				       a->owner.id, &owner, why, why_len);
-		if (rc)
-			return rc;
-		if (a->owner.id > (uint64_t)DD_STORE_COUNT_MAX) {
-			snprintf(why, why_len, "owner id is too large");
-			return DD_ERR_INVALID;
-		}
-	}
-	rc = check_ingress(a, sizes, why, why_len);
+	rc = check_detail(a, sizes, why, why_len);
 	if (rc == DD_OK)
 		rc = dd_store_extras_check(a->extras, a->n_extras, why,
 					   why_len);

@@ -1404,6 +1404,65 @@ static void on_count(const dd_store_result *r, void *ud)
 	(*(int *)ud)++;
 }
 
+/*
+ * Rows damaged outside the store, in ways the schema's CHECKs let
+ * through: a full read and a scan refuse the same ones (the scan used to
+ * check only the id, the owner and last_seen, and passed all four).
+ */
+static void test_damaged_rows_read_alike(void **state)
+{
+	static const char *const damage[] = {
+		"UPDATE agents SET hostname = 'bad host'",
+		"UPDATE agents SET ingress_url = 'https://x.example'",
+		"UPDATE agents SET owner_name = 'not/a-user'",
+		"UPDATE agents SET registered_at = -5",
+	};
+	const size_t n_damage = sizeof damage / sizeof damage[0];
+	fx *f = *state;
+	dd_store *s;
+	dd_store_agent a, *v = NULL;
+	struct done d = {0};
+	struct seen w = {0};
+	size_t n = 0, skipped = 99;
+	char id[32], sql[256];
+	sqlite3 *raw = NULL;
+
+	s = open_ok(f, f->path, &(dd_store_opts){0});
+	for (size_t i = 0; i <= n_damage; i++) {
+		snprintf(id, sizeof id, "dd-production-agent-%zu", i);
+		snprintf(sql, sizeof sql, "vm-%zu", i);
+		make_agent(&a, id, sql, T0);
+		assert_int_equal(settle(f, &d, dd_store_upsert(s, &a, 0, NULL,
+							       on_done, &d)),
+				 DD_OK);
+		dd_store_agent_clear(&a);
+	}
+	assert_int_equal(sqlite3_open(f->path, &raw), SQLITE_OK);
+	for (size_t i = 0; i < n_damage; i++) {
+		snprintf(sql, sizeof sql, "%s WHERE agent_id = "
+			 "'dd-production-agent-%zu'", damage[i], i);
+		raw_exec(raw, sql);
+	}
+	sqlite3_close(raw);
+	for (size_t i = 0; i <= n_damage; i++) {
+		snprintf(id, sizeof id, "dd-production-agent-%zu", i);
+		assert_int_equal(dd_store_get(s, id, &a),
+				 i < n_damage ? DD_ERR_INVALID : DD_OK);
+		dd_store_agent_clear(&a);
+	}
+	assert_int_equal(dd_store_list(s, &v, &n, &skipped), DD_OK);
+	assert_int_equal(n, 1);
+	assert_int_equal(skipped, n_damage);
+	dd_store_agents_free(v, n);
+	skipped = 99;
+	assert_int_equal(dd_store_scan(s, on_brief, &w, &skipped), DD_OK);
+	assert_int_equal(w.n, 1);
+	assert_int_equal(skipped, n_damage);
+	snprintf(id, sizeof id, "dd-production-agent-%zu", n_damage);
+	assert_string_equal(w.last.agent_id, id);
+	close_store(f, s);
+}
+
 static void test_writes_in_order_on_loop_thread(void **state)
 {
 	fx *f = *state;
@@ -1910,6 +1969,8 @@ int main(void)
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_scan_and_cp_entry, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_damaged_rows_read_alike,
+						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_import_refusals, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(
