@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -72,13 +73,67 @@ static void add(json_t *l, const char *id, const char *name,
 	json_array_append_new(l, tunnel(id, name, created, 0));
 }
 
-static dd_cp_reap_input input(const json_t *l)
+/*
+ * Every planning test: the listing (our CP, an hour old, plus what the
+ * test adds), the input over it, and the last plan made. A test states
+ * only what differs from this.
+ */
+struct fx {
+	json_t *l;
+	dd_cp_reap_input in;
+	dd_cp_reap_plan p;
+};
+
+/* A fresh listing and the input every test starts from. */
+static void restart(struct fx *f)
 {
-	return (dd_cp_reap_input){.env = ENV, .domain = DOMAIN,
-				  .own_cp = OWN_CP, .tunnels = l,
-				  .serving = true, .store_complete = true,
-				  .now_ms = NOW_MS, .grace_ms = GRACE_MS,
-				  .max = 20};
+	json_decref(f->l);
+	f->l = listing();
+	f->in = (dd_cp_reap_input){.env = ENV, .domain = DOMAIN,
+				   .own_cp = OWN_CP, .tunnels = f->l,
+				   .serving = true, .store_complete = true,
+				   .now_ms = NOW_MS, .grace_ms = GRACE_MS,
+				   .max = 20};
+}
+
+static int setup(void **state)
+{
+	struct fx *f = calloc(1, sizeof *f);
+
+	assert_non_null(f);
+	restart(f);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fx *f = *state;
+
+	dd_cp_reap_plan_clear(&f->p);
+	json_decref(f->l);
+	free(f);
+	return 0;
+}
+
+/* Plans f->in afresh (the last plan is released first). */
+static const dd_cp_reap_plan *plan(struct fx *f)
+{
+	dd_cp_reap_plan_clear(&f->p);
+	assert_int_equal(dd_cp_reap_plan_make(&f->in, &f->p), DD_OK);
+	return &f->p;
+}
+
+static void with_dead(struct fx *f, const dd_cp_reap_gone *v, size_t n)
+{
+	f->in.dead = v;
+	f->in.n_dead = n;
+}
+
+static void with_known(struct fx *f, const dd_cp_reap_known *v, size_t n)
+{
+	f->in.known = v;
+	f->in.n_known = n;
 }
 
 static const dd_cp_reap_item *find(const dd_cp_reap_plan *p, const char *name)
@@ -128,18 +183,17 @@ static void test_env_tunnel(void **state)
 /* Unknown tunnels: only this env's agents, unclaimed, past the grace. */
 static void test_orphans(void **state)
 {
-	json_t *l = listing();
+	struct fx *f = *state;
+	json_t *l = f->l;
 	dd_cp_reap_known known[3] = {
 		{.agent_id = "dd-pr-7-agent-" U(2)},
 		{.agent_id = "dd-pr-7-agent-aaaaaaaaaaaaaaaa",
 		 .tunnel_id = "t-claimed"},
 		{.agent_id = "vm-x", .host_label = "dd-pr-7-agent-" U(3)},
 	};
-	dd_cp_reap_input in;
-	dd_cp_reap_plan p;
+	const dd_cp_reap_plan *p;
 	const dd_cp_reap_item *it;
 
-	(void)state;
 	add(l, "t-old", "dd-pr-7-agent-" U(1), ago(3600));
 	add(l, "t-young", "dd-pr-7-agent-" U(4), ago(60));
 	add(l, "t-edge", "dd-pr-7-agent-" U(5), ago(900));
@@ -155,16 +209,14 @@ static void test_orphans(void **state)
 	add(l, "bad/id", "dd-pr-7-agent-" U(9), ago(7200));
 	json_array_append_new(l, tunnel("t-deleted", "dd-pr-7-agent-"
 					"bbbbbbbbbbbbbbbb", ago(7200), 1));
-	in = input(l);
-	in.known = known;
-	in.n_known = 3;
-	assert_int_equal(dd_cp_reap_plan_make(&in, &p), DD_OK);
-	assert_int_equal(p.verdict, DD_REAP_GO);
-	assert_int_equal(p.n, 2);
+	with_known(f, known, 3);
+	p = plan(f);
+	assert_int_equal(p->verdict, DD_REAP_GO);
+	assert_int_equal(p->n, 2);
 	/* Oldest first. */
-	assert_string_equal(p.items[0].tunnel_id, "t-old");
-	assert_string_equal(p.items[1].tunnel_id, "t-past");
-	it = find(&p, "dd-pr-7-agent-" U(1));
+	assert_string_equal(p->items[0].tunnel_id, "t-old");
+	assert_string_equal(p->items[1].tunnel_id, "t-past");
+	it = find(p, "dd-pr-7-agent-" U(1));
 	if (it == NULL) { /* fail() is not noreturn to -Wnull-dereference */
 		fail();
 		return;
@@ -173,18 +225,15 @@ static void test_orphans(void **state)
 	assert_string_equal(it->cname_target, "t-old");
 	assert_string_equal(it->host, "dd-pr-7-agent-" U(1) "." DOMAIN);
 	assert_int_equal(it->age_ms, 3600 * 1000);
-	assert_int_equal(p.young, 2);   /* t-young, t-edge (exactly grace) */
-	assert_int_equal(p.undated, 1);
-	assert_int_equal(p.deferred, 0);
-	dd_cp_reap_plan_clear(&p);
+	assert_int_equal(p->young, 2);   /* t-young, t-edge (exactly grace) */
+	assert_int_equal(p->undated, 1);
+	assert_int_equal(p->deferred, 0);
 
 	/* A longer grace keeps the 901 s one too. */
-	in.grace_ms = 3000 * 1000;
-	assert_int_equal(dd_cp_reap_plan_make(&in, &p), DD_OK);
-	assert_int_equal(p.n, 1);
-	assert_string_equal(p.items[0].tunnel_id, "t-old");
-	dd_cp_reap_plan_clear(&p);
-	json_decref(l);
+	f->in.grace_ms = 3000 * 1000;
+	p = plan(f);
+	assert_int_equal(p->n, 1);
+	assert_string_equal(p->items[0].tunnel_id, "t-old");
 }
 
 static void add_conn(json_t *l, const char *id, const char *name,
@@ -202,11 +251,10 @@ static void add_conn(json_t *l, const char *id, const char *name,
  */
 static void test_connected(void **state)
 {
-	json_t *l = listing(), *conns = json_pack("[{s:s}]", "id", "c1");
-	dd_cp_reap_input in;
-	dd_cp_reap_plan p;
+	struct fx *f = *state;
+	json_t *l = f->l, *conns = json_pack("[{s:s}]", "id", "c1");
+	const dd_cp_reap_plan *p;
 
-	(void)state;
 	add_conn(l, "t-conns", "dd-pr-7-agent-" U(1), "connections", conns);
 	add_conn(l, "t-healthy", "dd-pr-7-agent-" U(2), "status",
 		 json_string("healthy"));
@@ -227,132 +275,96 @@ static void test_connected(void **state)
 		 "conns_inactive_at", json_string(ago(1000)));
 	add_conn(l, "t-empty", "dd-pr-7-agent-aaaaaaaaaaaaaaaa", "connections",
 		 json_array());
-	in = input(l);
-	assert_int_equal(dd_cp_reap_plan_make(&in, &p), DD_OK);
-	assert_int_equal(p.verdict, DD_REAP_GO);
-	assert_int_equal(p.connected, 6);
-	assert_int_equal(p.n, 4);
-	for (size_t i = 0; i < p.n; i++)
+	p = plan(f);
+	assert_int_equal(p->verdict, DD_REAP_GO);
+	assert_int_equal(p->connected, 6);
+	assert_int_equal(p->n, 4);
+	for (size_t i = 0; i < p->n; i++)
 		assert_non_null(strstr("t-down t-inactive t-left-long-ago t-empty",
-				       p.items[i].tunnel_id));
-	dd_cp_reap_plan_clear(&p);
-	json_decref(l);
+				       p->items[i].tunnel_id));
 }
 
 /* Nothing at all unless this CP serves its env and the view is whole. */
 static void test_verdicts(void **state)
 {
-	json_t *l = listing();
+	struct fx *f = *state;
 	dd_cp_reap_gone dead = {.agent_id = "dd-pr-7-agent-" U(2),
 				.tunnel_id = "t-dead"};
-	dd_cp_reap_input in;
-	dd_cp_reap_plan p;
+	const dd_cp_reap_plan *p;
 
-	(void)state;
-	add(l, "t-old", "dd-pr-7-agent-" U(1), ago(3600));
-	add(l, "t-dead", "dd-pr-7-agent-" U(2), ago(3600));
-	in = input(l);
-	in.dead = &dead;
-	in.n_dead = 1;
+	add(f->l, "t-old", "dd-pr-7-agent-" U(1), ago(3600));
+	add(f->l, "t-dead", "dd-pr-7-agent-" U(2), ago(3600));
+	with_dead(f, &dead, 1);
+	p = plan(f);
+	assert_int_equal(p->verdict, DD_REAP_GO);
+	assert_int_equal(p->n, 2);
 
-	assert_int_equal(dd_cp_reap_plan_make(&in, &p), DD_OK);
-	assert_int_equal(p.verdict, DD_REAP_GO);
-	assert_int_equal(p.n, 2);
-	dd_cp_reap_plan_clear(&p);
+	f->in.serving = false;
+	p = plan(f);
+	assert_int_equal(p->verdict, DD_REAP_NOT_SERVING);
+	assert_int_equal(p->n, 0);
+	assert_int_equal(p->dead_used, 0); /* the dead wait */
+	f->in.serving = true;
 
-	in.serving = false;
-	assert_int_equal(dd_cp_reap_plan_make(&in, &p), DD_OK);
-	assert_int_equal(p.verdict, DD_REAP_NOT_SERVING);
-	assert_int_equal(p.n, 0);
-	assert_int_equal(p.dead_used, 0); /* the dead wait */
-	dd_cp_reap_plan_clear(&p);
-	in.serving = true;
+	f->in.degraded = true;
+	p = plan(f);
+	assert_int_equal(p->verdict, DD_REAP_DEGRADED);
+	assert_int_equal(p->n, 0);
+	assert_int_equal(p->dead_used, 0);
+	f->in.degraded = false;
 
-	in.degraded = true;
-	assert_int_equal(dd_cp_reap_plan_make(&in, &p), DD_OK);
-	assert_int_equal(p.verdict, DD_REAP_DEGRADED);
-	assert_int_equal(p.n, 0);
-	assert_int_equal(p.dead_used, 0);
-	dd_cp_reap_plan_clear(&p);
-	in.degraded = false;
+	f->in.tunnels = NULL; /* no listing at all */
+	assert_int_equal(plan(f)->verdict, DD_REAP_DEGRADED);
+	f->in.tunnels = f->l;
 
-	in.tunnels = NULL; /* no listing at all */
-	assert_int_equal(dd_cp_reap_plan_make(&in, &p), DD_OK);
-	assert_int_equal(p.verdict, DD_REAP_DEGRADED);
-	dd_cp_reap_plan_clear(&p);
-	in.tunnels = l;
-
-	in.own_cp = "";
-	assert_int_equal(dd_cp_reap_plan_make(&in, &p), DD_OK);
-	assert_int_equal(p.verdict, DD_REAP_NOT_LISTED);
-	dd_cp_reap_plan_clear(&p);
-	in.own_cp = "dd-pr-7-cp-" U(5); /* not in the listing */
-	assert_int_equal(dd_cp_reap_plan_make(&in, &p), DD_OK);
-	assert_int_equal(p.verdict, DD_REAP_NOT_LISTED);
-	assert_int_equal(p.n, 0);
-	dd_cp_reap_plan_clear(&p);
-	in.own_cp = OWN_CP;
-	json_decref(l);
+	f->in.own_cp = "";
+	assert_int_equal(plan(f)->verdict, DD_REAP_NOT_LISTED);
+	f->in.own_cp = "dd-pr-7-cp-" U(5); /* not in the listing */
+	p = plan(f);
+	assert_int_equal(p->verdict, DD_REAP_NOT_LISTED);
+	assert_int_equal(p->n, 0);
 }
 
 /* Another CP of our env: older is fine, newer (or undated) holds us. */
 static void test_newer_cp(void **state)
 {
-	json_t *l;
-	dd_cp_reap_input in;
-	dd_cp_reap_plan p;
+	struct fx *f = *state;
+	const dd_cp_reap_plan *p;
 
-	(void)state;
-	l = listing();
-	add(l, "t-old", "dd-pr-7-agent-" U(1), ago(3600));
-	add(l, "cp-older", "dd-pr-7-cp-" U(1), ago(7200));
-	add(l, "cp-other-env", "dd-pr-8-cp-" U(1), ago(10));
-	json_array_append_new(l, tunnel("cp-gone", "dd-pr-7-cp-" U(3),
-					ago(10), 1));
-	in = input(l);
-	assert_int_equal(dd_cp_reap_plan_make(&in, &p), DD_OK);
-	assert_int_equal(p.verdict, DD_REAP_GO);
-	assert_int_equal(p.n, 1);
-	dd_cp_reap_plan_clear(&p);
+	add(f->l, "t-old", "dd-pr-7-agent-" U(1), ago(3600));
+	add(f->l, "cp-older", "dd-pr-7-cp-" U(1), ago(7200));
+	add(f->l, "cp-other-env", "dd-pr-8-cp-" U(1), ago(10));
+	json_array_append_new(f->l, tunnel("cp-gone", "dd-pr-7-cp-" U(3),
+					   ago(10), 1));
+	p = plan(f);
+	assert_int_equal(p->verdict, DD_REAP_GO);
+	assert_int_equal(p->n, 1);
 
-	add(l, "cp-newer", "dd-pr-7-cp-" U(2), ago(10));
-	assert_int_equal(dd_cp_reap_plan_make(&in, &p), DD_OK);
-	assert_int_equal(p.verdict, DD_REAP_NEWER_CP);
-	assert_int_equal(p.n, 0);
-	dd_cp_reap_plan_clear(&p);
-	json_decref(l);
+	add(f->l, "cp-newer", "dd-pr-7-cp-" U(2), ago(10));
+	p = plan(f);
+	assert_int_equal(p->verdict, DD_REAP_NEWER_CP);
+	assert_int_equal(p->n, 0);
 
 	/* Same instant: the larger name is newer (STONITH's tie-break). */
-	l = listing();
-	add(l, "cp-same", "dd-pr-7-cp-" U(1), ago(3600));
-	in = input(l);
-	assert_int_equal(dd_cp_reap_plan_make(&in, &p), DD_OK);
-	assert_int_equal(p.verdict, DD_REAP_NEWER_CP);
-	dd_cp_reap_plan_clear(&p);
-	in.own_cp = "dd-pr-7-cp-" U(1);
-	assert_int_equal(dd_cp_reap_plan_make(&in, &p), DD_OK);
-	assert_int_equal(p.verdict, DD_REAP_GO);
-	dd_cp_reap_plan_clear(&p);
-	json_decref(l);
+	restart(f);
+	add(f->l, "cp-same", "dd-pr-7-cp-" U(1), ago(3600));
+	assert_int_equal(plan(f)->verdict, DD_REAP_NEWER_CP);
+	f->in.own_cp = "dd-pr-7-cp-" U(1);
+	assert_int_equal(plan(f)->verdict, DD_REAP_GO);
 
 	/* An undated CP might be newer; so might we, undated: hold. */
-	l = listing();
-	add(l, "cp-undated", "dd-pr-7-cp-" U(1), NULL);
-	in = input(l);
-	assert_int_equal(dd_cp_reap_plan_make(&in, &p), DD_OK);
-	assert_int_equal(p.verdict, DD_REAP_NEWER_CP);
-	dd_cp_reap_plan_clear(&p);
-	in.own_cp = "dd-pr-7-cp-" U(1);
-	assert_int_equal(dd_cp_reap_plan_make(&in, &p), DD_OK);
-	assert_int_equal(p.verdict, DD_REAP_NOT_LISTED);
-	dd_cp_reap_plan_clear(&p);
-	json_decref(l);
+	restart(f);
+	add(f->l, "cp-undated", "dd-pr-7-cp-" U(1), NULL);
+	assert_int_equal(plan(f)->verdict, DD_REAP_NEWER_CP);
+	f->in.own_cp = "dd-pr-7-cp-" U(1);
+	assert_int_equal(plan(f)->verdict, DD_REAP_NOT_LISTED);
 }
 
 /* Dead agents: by stored id at any age, by name past the grace. */
 static void test_dead(void **state)
 {
-	json_t *l = listing();
+	struct fx *f = *state;
+	json_t *l = f->l;
 	dd_cp_reap_gone dead[6] = {
 		{.agent_id = "dd-pr-7-agent-" U(1), .tunnel_id = "t-1",
 		 .hostname = "dd-pr-7-agent-" U(1) "." DOMAIN},
@@ -364,151 +376,122 @@ static void test_dead(void **state)
 	};
 	dd_cp_reap_known known = {.agent_id = "dd-pr-7-agent-" U(9),
 				  .tunnel_id = "t-claimed"};
-	dd_cp_reap_input in;
-	dd_cp_reap_plan p;
+	const dd_cp_reap_plan *p;
 	const dd_cp_reap_item *it;
 
-	(void)state;
 	add(l, "t-1", "dd-pr-7-agent-" U(1), ago(30));   /* young, its id */
 	add(l, "t-2", "dd-pr-7-agent-" U(2), ago(3600)); /* by name */
 	add(l, "t-3", "dd-pr-7-agent-" U(3), ago(30));   /* young, name */
 	add(l, "t-claimed", "dd-pr-7-agent-" U(8), ago(3600));
-	in = input(l);
-	in.dead = dead;
-	in.n_dead = 6;
-	in.known = &known;
-	in.n_known = 1;
-	assert_int_equal(dd_cp_reap_plan_make(&in, &p), DD_OK);
-	assert_int_equal(p.verdict, DD_REAP_GO);
-	assert_int_equal(p.dead_used, 6);
-	assert_int_equal(p.n, 6);
+	with_dead(f, dead, 6);
+	with_known(f, &known, 1);
+	p = plan(f);
+	assert_int_equal(p->verdict, DD_REAP_GO);
+	assert_int_equal(p->dead_used, 6);
+	assert_int_equal(p->n, 6);
 	for (size_t i = 0; i < 6; i++) {
-		assert_true(p.items[i].dead);
-		assert_string_equal(p.items[i].name, dead[i].agent_id);
+		assert_true(p->items[i].dead);
+		assert_string_equal(p->items[i].name, dead[i].agent_id);
 	}
-	it = &p.items[0];
+	it = &p->items[0];
 	assert_string_equal(it->tunnel_id, "t-1");
 	assert_string_equal(it->cname_target, "t-1");
 	assert_string_equal(it->host, dead[0].hostname);
-	it = &p.items[1];
+	it = &p->items[1];
 	assert_string_equal(it->tunnel_id, "t-2");
 	assert_string_equal(it->cname_target, "t-2");
 	/* A host outside the domain: the tunnel's own name in it. */
 	assert_string_equal(it->host, "dd-pr-7-agent-" U(2) "." DOMAIN);
 	/* A young tunnel of the same name may be a re-registration's. */
-	it = &p.items[2];
+	it = &p->items[2];
 	assert_string_equal(it->tunnel_id, "");
 	assert_string_equal(it->cname_target, "");
 	/* Its tunnel is already gone: its records still go. */
-	it = &p.items[3];
+	it = &p->items[3];
 	assert_string_equal(it->tunnel_id, "");
 	assert_string_equal(it->cname_target, "t-gone");
 	/* A stored id that is our CP's, or a live agent's: untouched. */
-	assert_string_equal(p.items[4].tunnel_id, "");
-	assert_string_equal(p.items[4].cname_target, "");
-	assert_string_equal(p.items[5].tunnel_id, "");
-	assert_string_equal(p.items[5].cname_target, "");
+	assert_string_equal(p->items[4].tunnel_id, "");
+	assert_string_equal(p->items[4].cname_target, "");
+	assert_string_equal(p->items[5].tunnel_id, "");
+	assert_string_equal(p->items[5].cname_target, "");
 	/* t-3 is young; t-claimed is claimed: no orphans. */
-	assert_int_equal(p.young, 1);
-	dd_cp_reap_plan_clear(&p);
-	json_decref(l);
+	assert_int_equal(p->young, 1);
 }
 
 /* A dead agent registered again since is alive: dropped, not reaped. */
 static void test_revived(void **state)
 {
-	json_t *l = listing();
+	struct fx *f = *state;
 	dd_cp_reap_gone dead = {.agent_id = "dd-pr-7-agent-" U(1),
 				.tunnel_id = "t-1"};
 	dd_cp_reap_known known = {.agent_id = "dd-pr-7-agent-" U(1),
 				  .tunnel_id = "t-new"};
-	dd_cp_reap_input in;
-	dd_cp_reap_plan p;
+	const dd_cp_reap_plan *p;
 
-	(void)state;
-	add(l, "t-1", "dd-pr-7-agent-" U(1), ago(3600));
-	add(l, "t-new", "dd-pr-7-agent-" U(1), ago(5));
-	in = input(l);
-	in.dead = &dead;
-	in.n_dead = 1;
-	in.known = &known;
-	in.n_known = 1;
-	assert_int_equal(dd_cp_reap_plan_make(&in, &p), DD_OK);
-	assert_int_equal(p.verdict, DD_REAP_GO);
-	assert_int_equal(p.dead_used, 1);
-	assert_int_equal(p.revived, 1);
+	add(f->l, "t-1", "dd-pr-7-agent-" U(1), ago(3600));
+	add(f->l, "t-new", "dd-pr-7-agent-" U(1), ago(5));
+	with_dead(f, &dead, 1);
+	with_known(f, &known, 1);
+	p = plan(f);
+	assert_int_equal(p->verdict, DD_REAP_GO);
+	assert_int_equal(p->dead_used, 1);
+	assert_int_equal(p->revived, 1);
 	/* Its name is claimed again, so neither tunnel is an orphan. */
-	assert_int_equal(p.n, 0);
-	dd_cp_reap_plan_clear(&p);
-	json_decref(l);
+	assert_int_equal(p->n, 0);
 }
 
 /* Bounded: max victims, dead first, the oldest orphans next. */
 static void test_max(void **state)
 {
-	json_t *l = listing();
+	struct fx *f = *state;
 	dd_cp_reap_gone dead[3] = {
 		{.agent_id = "dd-pr-7-agent-" U(7)},
 		{.agent_id = "dd-pr-7-agent-" U(8)},
 		{.agent_id = "dd-pr-7-agent-" U(9)},
 	};
-	dd_cp_reap_input in;
-	dd_cp_reap_plan p;
+	const dd_cp_reap_plan *p;
 
-	(void)state;
-	add(l, "t-1", "dd-pr-7-agent-" U(1), ago(5000));
-	add(l, "t-2", "dd-pr-7-agent-" U(2), ago(9000));
-	add(l, "t-3", "dd-pr-7-agent-" U(3), ago(7000));
-	add(l, "t-4", "dd-pr-7-agent-" U(4), ago(3000));
-	in = input(l);
-	in.max = 2;
-	assert_int_equal(dd_cp_reap_plan_make(&in, &p), DD_OK);
-	assert_int_equal(p.n, 2);
-	assert_string_equal(p.items[0].tunnel_id, "t-2");
-	assert_string_equal(p.items[1].tunnel_id, "t-3");
-	assert_int_equal(p.deferred, 2);
-	dd_cp_reap_plan_clear(&p);
+	add(f->l, "t-1", "dd-pr-7-agent-" U(1), ago(5000));
+	add(f->l, "t-2", "dd-pr-7-agent-" U(2), ago(9000));
+	add(f->l, "t-3", "dd-pr-7-agent-" U(3), ago(7000));
+	add(f->l, "t-4", "dd-pr-7-agent-" U(4), ago(3000));
+	f->in.max = 2;
+	p = plan(f);
+	assert_int_equal(p->n, 2);
+	assert_string_equal(p->items[0].tunnel_id, "t-2");
+	assert_string_equal(p->items[1].tunnel_id, "t-3");
+	assert_int_equal(p->deferred, 2);
 
-	in.dead = dead;
-	in.n_dead = 3;
-	assert_int_equal(dd_cp_reap_plan_make(&in, &p), DD_OK);
-	assert_int_equal(p.n, 2);
-	assert_int_equal(p.dead_used, 2);
-	assert_true(p.items[0].dead && p.items[1].dead);
-	assert_int_equal(p.deferred, 4);
-	dd_cp_reap_plan_clear(&p);
+	with_dead(f, dead, 3);
+	p = plan(f);
+	assert_int_equal(p->n, 2);
+	assert_int_equal(p->dead_used, 2);
+	assert_true(p->items[0].dead && p->items[1].dead);
+	assert_int_equal(p->deferred, 4);
 
-	in.max = 0; /* treated as 1 */
-	assert_int_equal(dd_cp_reap_plan_make(&in, &p), DD_OK);
-	assert_int_equal(p.n, 1);
-	dd_cp_reap_plan_clear(&p);
-	json_decref(l);
+	f->in.max = 0; /* treated as 1 */
+	assert_int_equal(plan(f)->n, 1);
 }
 
 /* Unreadable store rows: a live agent might hide there. Dead still go. */
 static void test_store_incomplete(void **state)
 {
-	json_t *l = listing();
+	struct fx *f = *state;
 	dd_cp_reap_gone dead = {.agent_id = "dd-pr-7-agent-" U(2),
 				.tunnel_id = "t-2"};
-	dd_cp_reap_input in;
-	dd_cp_reap_plan p;
+	const dd_cp_reap_plan *p;
 
-	(void)state;
-	add(l, "t-1", "dd-pr-7-agent-" U(1), ago(3600));
-	add(l, "t-2", "dd-pr-7-agent-" U(2), ago(3600));
-	in = input(l);
-	in.store_complete = false;
-	in.dead = &dead;
-	in.n_dead = 1;
-	assert_int_equal(dd_cp_reap_plan_make(&in, &p), DD_OK);
-	assert_int_equal(p.verdict, DD_REAP_GO);
-	assert_true(p.orphans_held);
-	assert_int_equal(p.n, 1);
-	assert_true(p.items[0].dead);
-	assert_string_equal(p.items[0].tunnel_id, "t-2");
-	dd_cp_reap_plan_clear(&p);
-	json_decref(l);
+	add(f->l, "t-1", "dd-pr-7-agent-" U(1), ago(3600));
+	add(f->l, "t-2", "dd-pr-7-agent-" U(2), ago(3600));
+	f->in.store_complete = false;
+	with_dead(f, &dead, 1);
+	p = plan(f);
+	assert_int_equal(p->verdict, DD_REAP_GO);
+	assert_true(p->orphans_held);
+	assert_int_equal(p->n, 1);
+	assert_true(p->items[0].dead);
+	assert_string_equal(p->items[0].tunnel_id, "t-2");
 }
 
 static json_t *cname(const char *id, const char *name, const char *content)
@@ -603,55 +586,49 @@ static void test_apps(void **state)
 /* Allocation failures are NOMEM with nothing planned, never a verdict. */
 static void test_alloc_failures(void **state)
 {
-	json_t *l = listing();
+	struct fx *f = *state;
 	dd_cp_reap_gone dead = {.agent_id = "dd-pr-7-agent-" U(2)};
 	dd_cp_reap_known known = {.agent_id = "dd-pr-7-agent-" U(3),
 				  .tunnel_id = "t-3"};
-	dd_cp_reap_input in;
-	dd_cp_reap_plan p;
 	dd_err_t rc;
 
-	(void)state;
-	add(l, "t-1", "dd-pr-7-agent-" U(1), ago(3600));
-	add(l, "t-2", "dd-pr-7-agent-" U(2), ago(3600));
-	add(l, "t-3", "dd-pr-7-agent-" U(3), ago(3600));
-	in = input(l);
-	in.dead = &dead;
-	in.n_dead = 1;
-	in.known = &known;
-	in.n_known = 1;
+	add(f->l, "t-1", "dd-pr-7-agent-" U(1), ago(3600));
+	add(f->l, "t-2", "dd-pr-7-agent-" U(2), ago(3600));
+	add(f->l, "t-3", "dd-pr-7-agent-" U(3), ago(3600));
+	with_dead(f, &dead, 1);
+	with_known(f, &known, 1);
 	for (unsigned long n = 1;; n++) {
 		dd_alloc_fail_at(n);
-		rc = dd_cp_reap_plan_make(&in, &p);
+		rc = dd_cp_reap_plan_make(&f->in, &f->p);
 		dd_alloc_fail_at(0);
 		if (rc == DD_OK) {
-			assert_int_equal(p.n, 2);
-			dd_cp_reap_plan_clear(&p);
+			assert_int_equal(f->p.n, 2);
 			break;
 		}
 		assert_int_equal(rc, DD_ERR_NOMEM);
-		assert_null(p.items);
-		assert_int_equal(p.n, 0);
+		assert_null(f->p.items);
+		assert_int_equal(f->p.n, 0);
 		assert_true(n < 100);
 	}
-	json_decref(l);
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_env_tunnel),
-		cmocka_unit_test(test_orphans),
-		cmocka_unit_test(test_connected),
-		cmocka_unit_test(test_verdicts),
-		cmocka_unit_test(test_newer_cp),
-		cmocka_unit_test(test_dead),
-		cmocka_unit_test(test_revived),
-		cmocka_unit_test(test_max),
-		cmocka_unit_test(test_store_incomplete),
+#define T(t) cmocka_unit_test_setup_teardown(t, setup, teardown)
+		T(test_orphans),
+		T(test_connected),
+		T(test_verdicts),
+		T(test_newer_cp),
+		T(test_dead),
+		T(test_revived),
+		T(test_max),
+		T(test_store_incomplete),
+		T(test_alloc_failures),
+#undef T
 		cmocka_unit_test(test_cnames),
 		cmocka_unit_test(test_apps),
-		cmocka_unit_test(test_alloc_failures),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
