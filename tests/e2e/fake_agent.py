@@ -50,60 +50,32 @@ import threading
 import time
 import urllib.parse
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-MAX_BODY = 1 << 20
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
+import fakehttp
 
 
-class _Base:
+class _Handler(fakehttp.Handler):
+    def do_GET(self):
+        self.fake._dispatch(self, "GET")
+
+    def do_POST(self):
+        self.fake._dispatch(self, "POST")
+
+
+class _Base(fakehttp.FakeServer):
     def __init__(self):
         self.lock = threading.Lock()
-        self.httpd = None
-        self.thread = None
         self.hung = []
 
     def start(self, ssl_context=None):
         """Serves on a free loopback port; HTTPS with an ssl_context."""
-        owner = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *a):
-                pass
-
-            def do_GET(self):
-                owner._dispatch(self, "GET")
-
-            def do_POST(self):
-                owner._dispatch(self, "POST")
-
-        self.httpd = _Server(("127.0.0.1", 0), Handler)
-        self.scheme = "http"
-        if ssl_context is not None:
-            self.httpd.socket = ssl_context.wrap_socket(self.httpd.socket,
-                                                        server_side=True)
-            self.scheme = "https"
-        self.thread = threading.Thread(target=self.httpd.serve_forever,
-                                       kwargs={"poll_interval": 0.05},
-                                       daemon=True)
-        self.thread.start()
-        return self
-
-    @property
-    def url(self):
-        return f"{self.scheme}://127.0.0.1:{self.httpd.server_address[1]}"
+        return self.serve(_Handler, ssl_context=ssl_context,
+                          name=type(self).__name__)
 
     def stop(self):
         for ev in self.hung:
             ev.set()
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        super().stop()
 
     def _hang(self):
         ev = threading.Event()
@@ -113,23 +85,12 @@ class _Base:
 
     @staticmethod
     def _send(h, status, obj=None, raw=None, ctype="application/json"):
-        body = raw if raw is not None else json.dumps(obj).encode()
-        h.send_response(status)
-        h.send_header("Content-Type", ctype)
-        h.send_header("Content-Length", str(len(body)))
-        h.end_headers()
-        h.wfile.write(body)
+        h.send(status, raw if raw is not None else json.dumps(obj).encode(),
+               ctype)
 
     @staticmethod
     def _error(h, status, code, message):
         _Base._send(h, status, {"code": code, "message": message})
-
-    @staticmethod
-    def _body(h):
-        n = int(h.headers.get("Content-Length") or 0)
-        if n > MAX_BODY:
-            return None
-        return h.rfile.read(n)
 
     @staticmethod
     def _bearer(h):
@@ -269,7 +230,7 @@ class FakeAgent(_Base):
     # --- dispatch ----------------------------------------------------------
     def _dispatch(self, h, method):
         path = urllib.parse.urlsplit(h.path).path
-        body = self._body(h) if method == "POST" else b""
+        body = h.read_body() if method == "POST" else b""
         with self.lock:
             self.calls.append((method, path, self._bearer(h), body))
         if method == "GET" and path == "/health":

@@ -65,7 +65,8 @@ import sys
 import threading
 import time
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import fakehttp
 from urllib.parse import parse_qs, urlsplit
 
 PREFIX = "/client/v4"
@@ -73,7 +74,6 @@ DEFAULT_TOKEN = "fake-cf-token"
 DEFAULT_ACCOUNT = "0123456789abcdef0123456789abcdef"
 DEFAULT_ZONE = "fedcba9876543210fedcba9876543210"
 DEFAULT_ZONE_NAME = "example.com"
-MAX_BODY = 1 << 20
 PER_PAGE = {"cfd_tunnel": (20, 1000), "dns_records": (100, 5000000),
             "access/apps": (25, 1000)}
 
@@ -89,7 +89,7 @@ class CFError(Exception):
         self.status, self.code, self.message = status, code, message
 
 
-class FakeCF:
+class FakeCF(fakehttp.FakeServer):
     def __init__(self, token=DEFAULT_TOKEN, account=DEFAULT_ACCOUNT,
                  zone=DEFAULT_ZONE, zone_name=DEFAULT_ZONE_NAME,
                  host="127.0.0.1", port=0):
@@ -97,48 +97,12 @@ class FakeCF:
         self.zone_name = zone_name
         self._host, self._port = host, port
         self._lock = threading.Lock()
-        self._httpd = None
         self.reset()
 
     # -- life cycle --
 
     def start(self):
-        fake = self
-
-        class Handler(_Handler):
-            cf = fake
-
-        self._httpd = ThreadingHTTPServer((self._host, self._port), Handler)
-        self._httpd.daemon_threads = True
-        self._httpd.open_socks = set()
-        self._thread = threading.Thread(target=self._httpd.serve_forever,
-                                        kwargs={"poll_interval": 0.05},
-                                        name="fake-cf", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self):
-        if self._httpd is None:
-            return
-        self._httpd.shutdown()
-        for s in list(self._httpd.open_socks):
-            try:
-                s.shutdown(2)
-            except OSError:
-                pass
-        self._httpd.server_close()
-        self._thread.join(5)
-        self._httpd = None
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc):
-        self.stop()
-
-    @property
-    def url(self):
-        return f"http://{self._host}:{self._httpd.server_address[1]}"
+        return self.serve(_Handler, self._host, self._port, name="fake-cf")
 
     @property
     def api_url(self):
@@ -531,59 +495,27 @@ def _envelope(result, errors, info=None):
     return json.dumps(out).encode()
 
 
-class _Handler(BaseHTTPRequestHandler):
-    cf = None
-    protocol_version = "HTTP/1.1"
+class _Handler(fakehttp.Handler):
     server_version = "fake-cloudflare/1"
-    timeout = 10
-
-    def setup(self):
-        super().setup()
-        self.server.open_socks.add(self.connection)
-
-    def finish(self):
-        self.server.open_socks.discard(self.connection)
-        super().finish()
-
-    def log_message(self, fmt, *args):
-        pass
-
-    def _send(self, status, body, extra=None, ctype="application/json"):
-        self.send_response(status)
-        self.send_header("Content-Type", ctype)
-        self.send_header("Content-Length", str(len(body)))
-        for k, v in (extra or {}).items():
-            self.send_header(k, v)
-        self.end_headers()
-        try:
-            self.wfile.write(body)
-        except OSError:
-            pass
-
-    def _body(self):
-        n = int(self.headers.get("Content-Length") or 0)
-        if n < 0 or n > MAX_BODY:
-            return None
-        return self.rfile.read(n) if n else b""
 
     def _any(self):
         u = urlsplit(self.path)
-        raw = self._body()
+        raw = self.read_body()
         if raw is None:
             self.close_connection = True
-            self._send(413, _envelope(None, [{"code": 413, "message": "too large"}]))
+            self.send(413, _envelope(None, [{"code": 413, "message": "too large"}]))
             return
         if u.path.startswith("/_ctl/"):
             self._ctl(u.path[len("/_ctl/"):], raw)
             return
         if not u.path.startswith(PREFIX + "/"):
-            self._send(404, _envelope(None, [{"code": 7000, "message":
+            self.send(404, _envelope(None, [{"code": 7000, "message":
                                               "No route for that URI"}]))
             return
-        headers = {k.lower(): v for k, v in self.headers.items()}
-        status, extra, body = self.cf.handle(self.command, u.path[len(PREFIX):],
+        headers = self.lower_headers()
+        status, extra, body = self.fake.handle(self.command, u.path[len(PREFIX):],
                                              u.query, headers, raw)
-        self._send(status, body, extra)
+        self.send(status, body, extra=extra)
 
     do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _any
 
@@ -591,25 +523,25 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             req = json.loads(raw) if raw.strip() else {}
             if name == "calls":
-                out = self.cf.calls()
+                out = self.fake.calls()
             elif name == "reset":
-                self.cf.reset()
+                self.fake.reset()
                 out = {"ok": True}
             elif name == "fail":
-                self.cf.fail(req.pop("path_re"), **req)
+                self.fake.fail(req.pop("path_re"), **req)
                 out = {"ok": True}
             elif name == "connect":
-                out = {"tunnel_id": self.cf.connect(req.get("tunnel_id"),
+                out = {"tunnel_id": self.fake.connect(req.get("tunnel_id"),
                                                     req.get("token"))}
             elif name.startswith("tunnel/"):
-                out = self.cf.tunnel_state(name[len("tunnel/"):])
+                out = self.fake.tunnel_state(name[len("tunnel/"):])
             else:
-                self._send(404, b'{"error":"no such control"}')
+                self.send(404, b'{"error":"no such control"}')
                 return
         except (KeyError, ValueError, TypeError) as e:
-            self._send(400, json.dumps({"error": str(e)}).encode())
+            self.send(400, {"error": str(e)})
             return
-        self._send(200, json.dumps(out).encode())
+        self.send(200, out)
 
 
 def main(argv=None):

@@ -88,14 +88,14 @@ import sys
 import threading
 import time
 import urllib.parse
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import fakehttp
 
 DEFAULT_CLIENT_ID = "Iv1.fakeclient0001"
 DEFAULT_CLIENT_SECRET = "fake-client-secret-0123456789abcdef"
 DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
 CODE_TTL = 600
 DEVICE_TTL = 900
-MAX_BODY = 1 << 20
 DOCS = "https://docs.github.com/rest"
 LOGIN_RE = re.compile(r"^[A-Za-z0-9-]{1,39}$")
 REPO_RE = re.compile(r"^[A-Za-z0-9-]{1,39}/[A-Za-z0-9._-]{1,100}$")
@@ -129,7 +129,7 @@ def _key(name):
     return name.lower()
 
 
-class FakeGitHub:
+class FakeGitHub(fakehttp.FakeServer):
     def __init__(self, client_id=DEFAULT_CLIENT_ID,
                  client_secret=DEFAULT_CLIENT_SECRET, callback_url=None,
                  device_interval=5, host="127.0.0.1", port=0):
@@ -138,8 +138,6 @@ class FakeGitHub:
         self._host = host
         self._port = port
         self._lock = threading.RLock()
-        self._httpd = None
-        self._thread = None
         self._ids = itertools.count(1000)
         self.reset()
 
@@ -301,46 +299,8 @@ class FakeGitHub:
     # -- life cycle ----------------------------------------------------------
 
     def start(self):
-        fake = self
-
-        class Handler(_Handler):
-            gh = fake
-
-        self._httpd = ThreadingHTTPServer((self._host, self._port), Handler)
-        self._httpd.daemon_threads = True
-        self._httpd.open_socks = set()
-        self._thread = threading.Thread(target=self._httpd.serve_forever,
-                                        kwargs={"poll_interval": 0.05},
-                                        name="fake-github", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self):
-        if self._httpd is None:
-            return
-        self._httpd.shutdown()
-        for s in list(self._httpd.open_socks):
-            try:
-                s.shutdown(2)
-            except OSError:
-                pass
-        self._httpd.server_close()
-        self._thread.join(5)
-        self._httpd = None
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc):
-        self.stop()
-
-    @property
-    def port(self):
-        return self._httpd.server_address[1]
-
-    @property
-    def url(self):
-        return f"http://{self._host}:{self.port}"
+        return self.serve(_Handler, self._host, self._port,
+                          name="fake-github")
 
     # -- helpers (lock held) -------------------------------------------------
 
@@ -681,47 +641,8 @@ def _with_query(url, params):
     return url + sep + urllib.parse.urlencode(params)
 
 
-class _Handler(BaseHTTPRequestHandler):
-    gh = None  # set per server
-    protocol_version = "HTTP/1.1"
+class _Handler(fakehttp.Handler):
     server_version = "fake-github/1"
-    timeout = 10
-
-    def setup(self):
-        super().setup()
-        self.server.open_socks.add(self.connection)
-
-    def finish(self):
-        self.server.open_socks.discard(self.connection)
-        super().finish()
-
-    def log_message(self, fmt, *args):
-        pass
-
-    def _send(self, status, body=b"", ctype="application/json", extra=None):
-        if isinstance(body, (dict, list)):
-            body = json.dumps(body)
-        if isinstance(body, str):
-            body = body.encode()
-        self.send_response(status)
-        for k, v in (extra or {}).items():
-            self.send_header(k, v)
-        if status != 204:
-            self.send_header("Content-Type", ctype)
-            self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        if status != 204 and self.command != "HEAD":
-            self.wfile.write(body)
-
-    def _body(self):
-        n = self.headers.get("Content-Length", "0")
-        try:
-            n = int(n)
-        except ValueError:
-            return None
-        if n < 0 or n > MAX_BODY:
-            return None
-        return self.rfile.read(n)
 
     def _split(self):
         u = urllib.parse.urlsplit(self.path)
@@ -745,15 +666,15 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _oauth_reply(self, obj):
         if "json" in (self.headers.get("Accept") or "").lower():
-            self._send(200, obj)
+            self.send(200, obj)
         else:
-            self._send(200, urllib.parse.urlencode(obj),
+            self.send(200, urllib.parse.urlencode(obj),
                        "application/x-www-form-urlencoded")
 
     def _maybe_inject(self, path):
         if path.startswith("/_ctl/"):
             return False
-        f = self.gh._injected(path)
+        f = self.fake._injected(path)
         if f is None:
             return False
         status, body, ctype, delay = f
@@ -767,75 +688,75 @@ class _Handler(BaseHTTPRequestHandler):
         if ctype is None:
             ctype = ("text/html" if isinstance(body, str) and
                      body.lstrip().startswith("<") else "application/json")
-        self._send(status, body, ctype)
+        self.send(status, body, ctype)
         return True
 
     def _record(self, route, path, query, body):
-        with self.gh._lock:
-            self.gh._last[route] = {
+        with self.fake._lock:
+            self.fake._last[route] = {
                 "method": self.command, "path": path, "query": query,
-                "headers": {k.lower(): v for k, v in self.headers.items()},
+                "headers": self.lower_headers(),
                 "body": body.decode(errors="replace") if body else ""}
 
     def do_GET(self):
         path, q = self._split()
         if path == "/_ctl/stats":
-            self._send(200, self.gh.stats())
+            self.send(200, self.fake.stats())
             return
         if self._maybe_inject(path):
             return
         if path == "/login/oauth/authorize":
             self._record("authorize", path, q, b"")
-            status, extra, body = self.gh.authorize(q)
-            self._send(status, body, "text/html; charset=utf-8", extra)
+            status, extra, body = self.fake.authorize(q)
+            self.send(status, body, "text/html; charset=utf-8", extra)
         elif path == "/login/device":
-            self._send(200, "<html>Enter the code shown on your device"
+            self.send(200, "<html>Enter the code shown on your device"
                        "</html>", "text/html; charset=utf-8")
         else:
-            headers = {k.lower(): v for k, v in self.headers.items()}
-            status, extra, body = self.gh.api(path, q, headers)
-            self._send(status, b"" if body is None else body, extra=extra)
+            headers = self.lower_headers()
+            status, extra, body = self.fake.api(path, q, headers)
+            self.send(status, b"" if body is None else body, extra=extra)
 
     def do_POST(self):
         path, q = self._split()
-        body = self._body()
+        body = self.read_body()
         if body is None:
             self.close_connection = True
-            self._send(413, {"message": "body too large or malformed"})
+            self.send(413, {"message": "body too large or malformed"})
             return
         if path.startswith("/_ctl/"):
             try:
                 req = json.loads(body) if body.strip() else {}
                 if not isinstance(req, dict):
                     raise ValueError("body must be a JSON object")
-                out = self.gh.handle_ctl(path[len("/_ctl/"):], req)
+                out = self.fake.handle_ctl(path[len("/_ctl/"):], req)
             except KeyError:
-                self._send(404, {"error": "no such control"})
+                self.send(404, {"error": "no such control"})
                 return
             except (ValueError, TypeError) as e:
-                self._send(400, {"error": str(e)})
+                self.send(400, {"error": str(e)})
                 return
-            self._send(200, out)
+            self.send(200, out)
             return
         if self._maybe_inject(path):
             return
         try:
             params = self._params(body, q)
         except (ValueError, UnicodeDecodeError):
-            self._send(400, {"error": "Problems parsing JSON"})
+            self.send(400, {"error": "Problems parsing JSON"})
             return
         if path == "/login/oauth/access_token":
             self._record("token", path, q, body)
-            self._oauth_reply(self.gh.access_token(params))
+            self._oauth_reply(self.fake.access_token(params))
         elif path == "/login/device/code":
             self._record("device_code", path, q, body)
-            status, obj = self.gh.device_code(params)
+            status, obj = self.fake.device_code(params)
             if status == 200:
                 self._oauth_reply(obj)
             else:
-                self._send(status, obj)
+                self.send(status, obj)
         else:
-            self._send(404, {"message": "Not Found",
+            self.send(404, {"message": "Not Found",
                              "documentation_url": DOCS})
 
 

@@ -66,17 +66,17 @@ import sys
 import threading
 import time
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import jwt
 from cryptography.hazmat.primitives.asymmetric import rsa
+
+import fakehttp
 
 ALGS = {"RS256": 2048, "PS384": 3072}
 DEFAULT_ALG = "PS384"
 DEFAULT_ISSUER = "Intel Trust Authority"
 DEFAULT_API_KEY = "fake-ita-api-key"
 DEFAULT_TCB_DATE = "2024-03-13T00:00:00Z"
-MAX_BODY = 1 << 20
 
 # --- TDX quote layout (little-endian), as in docs/attestation.md -----------
 
@@ -237,7 +237,7 @@ def _start_key(alg):
 
 # --- the fake ---------------------------------------------------------------
 
-class FakeITA:
+class FakeITA(fakehttp.FakeServer):
     def __init__(self, api_key=DEFAULT_API_KEY, issuer=DEFAULT_ISSUER,
                  alg=DEFAULT_ALG, tcb_status="UpToDate", ttl=300,
                  host="127.0.0.1", port=0):
@@ -251,8 +251,6 @@ class FakeITA:
         self._host = host
         self._port = port
         self._lock = threading.Lock()
-        self._httpd = None
-        self._thread = None
         self._reset_locked()
 
     # -- state (call with the lock held) --
@@ -272,48 +270,9 @@ class FakeITA:
     # -- life cycle --
 
     def start(self):
-        fake = self
-
-        class Handler(_Handler):
-            ita = fake
-
-        self._httpd = ThreadingHTTPServer((self._host, self._port), Handler)
-        self._httpd.daemon_threads = True
-        self._httpd.open_socks = set()
-        self._thread = threading.Thread(target=self._httpd.serve_forever,
-                                        kwargs={"poll_interval": 0.05},
-                                        name="fake-ita", daemon=True)
-        self._thread.start()
+        self.serve(_Handler, self._host, self._port, name="fake-ita")
         _refill_async()
         return self
-
-    def stop(self):
-        if self._httpd is None:
-            return
-        self._httpd.shutdown()
-        # Keep-alive connections would otherwise linger in their threads.
-        for s in list(self._httpd.open_socks):
-            try:
-                s.shutdown(2)
-            except OSError:
-                pass
-        self._httpd.server_close()
-        self._thread.join(5)
-        self._httpd = None
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc):
-        self.stop()
-
-    @property
-    def port(self):
-        return self._httpd.server_address[1]
-
-    @property
-    def url(self):
-        return f"http://{self._host}:{self.port}"
 
     @property
     def certs_url(self):
@@ -508,45 +467,8 @@ class FakeITA:
         return {"ok": True, "alg": self.alg, "kid": self.kid}
 
 
-class _Handler(BaseHTTPRequestHandler):
-    ita = None  # set per server
-    protocol_version = "HTTP/1.1"
+class _Handler(fakehttp.Handler):
     server_version = "fake-ita/1"
-    timeout = 10  # an idle keep-alive connection is dropped after this
-
-    def setup(self):
-        super().setup()
-        self.server.open_socks.add(self.connection)
-
-    def finish(self):
-        self.server.open_socks.discard(self.connection)
-        super().finish()
-
-    def log_message(self, fmt, *args):  # quiet: pytest shows failures
-        pass
-
-    def _reply(self, status, obj, extra=None):
-        data = json.dumps(obj).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        for k, v in (extra or {}).items():
-            self.send_header(k, v)
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(data)
-
-    def _body(self):
-        n = self.headers.get("Content-Length")
-        if n is None:
-            return b""
-        try:
-            n = int(n)
-        except ValueError:
-            return None
-        if n < 0 or n > MAX_BODY:
-            return None
-        return self.rfile.read(n)
 
     def _path(self):
         return self.path.split("?", 1)[0]
@@ -554,43 +476,45 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self):
         path = self._path()
         if path == "/certs":
-            self.ita._count("certs")
-            self._reply(200, self.ita.jwks())
+            self.fake._count("certs")
+            self.send(200, self.fake.jwks())
         elif path == "/_ctl/stats":
-            self._reply(200, self.ita.stats())
+            self.send(200, self.fake.stats())
         elif path == "/appraisal/v1/attest":
-            self._reply(405, {"error": "method not allowed"}, {"Allow": "POST"})
+            self.send(405, {"error": "method not allowed"},
+                      extra={"Allow": "POST"})
         else:
-            self._reply(404, {"error": "not found"})
+            self.send(404, {"error": "not found"})
 
     def do_POST(self):
         path = self._path()
-        body = self._body()
+        body = self.read_body()
         if body is None:
             self.close_connection = True
-            self._reply(413, {"error": "request body too large or malformed"})
+            self.send(413, {"error": "request body too large or malformed"})
             return
         if path == "/appraisal/v1/attest":
-            headers = {k.lower(): v for k, v in self.headers.items()}
-            status, extra, obj = self.ita.handle_attest(headers, body)
-            self._reply(status, obj, extra)
+            status, extra, obj = self.fake.handle_attest(
+                self.lower_headers(), body)
+            self.send(status, obj, extra=extra)
         elif path.startswith("/_ctl/"):
             try:
                 req = json.loads(body) if body.strip() else {}
                 if not isinstance(req, dict):
                     raise ValueError("body must be a JSON object")
-                out = self.ita.handle_ctl(path[len("/_ctl/"):], req)
+                out = self.fake.handle_ctl(path[len("/_ctl/"):], req)
             except KeyError:
-                self._reply(404, {"error": "no such control"})
+                self.send(404, {"error": "no such control"})
                 return
             except (ValueError, TypeError) as e:
-                self._reply(400, {"error": str(e)})
+                self.send(400, {"error": str(e)})
                 return
-            self._reply(200, out)
+            self.send(200, out)
         elif path == "/certs":
-            self._reply(405, {"error": "method not allowed"}, {"Allow": "GET"})
+            self.send(405, {"error": "method not allowed"},
+                      extra={"Allow": "GET"})
         else:
-            self._reply(404, {"error": "not found"})
+            self.send(404, {"error": "not found"})
 
 
 def main(argv=None):

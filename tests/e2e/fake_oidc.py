@@ -3,53 +3,27 @@ JWKS at /.well-known/jwks, and tokens shaped like GitHub's (ids as
 strings, a fresh jti each), minted in-process with python3-jwt."""
 import itertools
 import json
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import jwt
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 
+import fakehttp
 
-class FakeOIDC:
+
+class FakeOIDC(fakehttp.FakeServer):
     def __init__(self):
         self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         self.kid = "fake-oidc-1"
         self._ids = itertools.count(1)
-        self._httpd = None
 
     def start(self):
-        owner = self
-
-        class H(BaseHTTPRequestHandler):
-            def do_GET(self):
-                if self.path != "/.well-known/jwks":
-                    self.send_error(404)
-                    return
-                jwk = json.loads(RSAAlgorithm.to_jwk(owner.key.public_key()))
-                jwk.update({"kid": owner.kid, "alg": "RS256", "use": "sig"})
-                body = json.dumps({"keys": [jwk]}).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *a):
-                pass
-
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), H)
-        threading.Thread(target=self._httpd.serve_forever, daemon=True).start()
-        return self
-
-    def stop(self):
-        self._httpd.shutdown()
-        self._httpd.server_close()
+        return self.serve(_Handler, name="fake-oidc")
 
     @property
     def issuer(self):
-        return f"http://127.0.0.1:{self._httpd.server_address[1]}"
+        return self.url
 
     @property
     def jwks_url(self):
@@ -72,3 +46,14 @@ class FakeOIDC:
 
     def env(self):
         return {"DD_OIDC_ISSUER": self.issuer, "DD_OIDC_JWKS_URL": self.jwks_url}
+
+
+class _Handler(fakehttp.Handler):
+    def do_GET(self):
+        if self.path != "/.well-known/jwks":
+            self.send_error(404)
+            return
+        key = self.fake.key.public_key()
+        jwk = json.loads(RSAAlgorithm.to_jwk(key))
+        jwk.update({"kid": self.fake.kid, "alg": "RS256", "use": "sig"})
+        self.send(200, {"keys": [jwk]})

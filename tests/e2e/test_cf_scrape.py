@@ -24,7 +24,6 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from cryptography import x509
 
@@ -33,48 +32,34 @@ from test_cf_register import (DOMAIN, api_host, cf, fleet, health, ita,  # noqa:
                               oidc, start_agent, start_cp, tunnel_of,
                               wait_for)
 from test_client_shell import make_ca, server_ctx
+import fakehttp
 import test_reap
 
 
-class FakeEdge:
+class _EdgeHandler(fakehttp.Handler):
+    def do_GET(self):
+        edge = self.fake
+        host = self.headers.get("Host", "")
+        with edge.lock:
+            edge.seen.append((self.command, self.path, host,
+                              self.headers.get("Authorization")))
+            port = edge.routes.get(host)
+        status, body, ctype = 530, b"error code: 1033", "text/plain"
+        if port is not None:
+            status, body, ctype = edge.origin(port, self.path)
+        self.send(status, body, ctype)
+
+
+class FakeEdge(fakehttp.FakeServer):
     """Cloudflare's edge for the agents' -api- hostnames: TLS, then the
     request goes to the port the test routed its Host to."""
 
     def __init__(self, paths, cert="edge"):
-        edge = self
         self.routes = {}     # Host -> agent API port
         self.seen = []       # (method, path, Host, Authorization or None)
         self.lock = threading.Lock()
-
-        class H(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *a):
-                pass
-
-            def do_GET(self):
-                host = self.headers.get("Host", "")
-                with edge.lock:
-                    edge.seen.append((self.command, self.path, host,
-                                      self.headers.get("Authorization")))
-                    port = edge.routes.get(host)
-                status, body, ctype = 530, b"error code: 1033", "text/plain"
-                if port is not None:
-                    status, body, ctype = edge.origin(port, self.path)
-                self.send_response(status)
-                self.send_header("Content-Type", ctype)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), H)
-        self.httpd.daemon_threads = True
-        # The handshake runs in the connection's thread, not in accept.
-        self.httpd.socket = server_ctx(paths, cert).wrap_socket(
-            self.httpd.socket, server_side=True,
-            do_handshake_on_connect=False)
-        self.port = self.httpd.server_address[1]
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+        self.serve(_EdgeHandler, ssl_context=server_ctx(paths, cert),
+                   name="fake-edge")
 
     @staticmethod
     def origin(port, path):
@@ -91,10 +76,6 @@ class FakeEdge:
     def hosts(self):
         with self.lock:
             return [s[2] for s in self.seen]
-
-    def stop(self):
-        self.httpd.shutdown()
-        self.httpd.server_close()
 
 
 def certs(tmp_path):

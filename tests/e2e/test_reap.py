@@ -16,13 +16,12 @@ import json
 import os
 import re
 import socket
-import threading
 import time
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+import fakehttp
 from conftest import DD_BIN, wait_for
 from fake_cf import FakeCF
 
@@ -73,39 +72,22 @@ def record(agent_id, last_seen_ago, ingress, tunnel_id=None, extras=()):
     return r
 
 
-class Predecessor:
+class _PredecessorHandler(fakehttp.Handler):
+    def do_GET(self):
+        if self.path.startswith("/register/nonce"):
+            self.send(200, {"nonce": "ab" * 32, "expires_in": 120})
+        elif self.path.startswith("/api/v1/admin/export"):
+            self.send(200, self.fake.export)
+        else:
+            self.send_error(404)
+
+
+class Predecessor(fakehttp.FakeServer):
     """Plays the old CP for hydrate: a nonce, then the export."""
 
     def __init__(self, agents):
-        body = json.dumps({"agents": agents}).encode()
-
-        class H(BaseHTTPRequestHandler):
-            def log_message(self, *a):
-                pass
-
-            def do_GET(self):
-                if self.path.startswith("/register/nonce"):
-                    out = json.dumps({"nonce": "ab" * 32,
-                                      "expires_in": 120}).encode()
-                elif self.path.startswith("/api/v1/admin/export"):
-                    out = body
-                else:
-                    self.send_error(404)
-                    return
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(out)))
-                self.end_headers()
-                self.wfile.write(out)
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), H)
-        self.httpd.daemon_threads = True
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-
-    def stop(self):
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        self.export = json.dumps({"agents": agents}).encode()
+        self.serve(_PredecessorHandler, name="fake-predecessor")
 
 
 def agent_name(env=ENV):
