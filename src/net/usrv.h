@@ -81,8 +81,9 @@ typedef struct dd_usrv_opts {
 /*
  * A server for o->path, not yet listening; ops is borrowed and must
  * outlive it. CONFIG when the path is too long for a unix socket.
- * Caller releases it with dd_usrv_close() and, once done ran (or when
- * it never listened), dd_usrv_free().
+ * Caller releases it with dd_usrv_close() and, once done ran,
+ * dd_usrv_free() (or frees it after the loop itself has closed every
+ * handle, as a daemon that failed to start does).
  */
 dd_err_t dd_usrv_new(uv_loop_t *loop, const dd_usrv_opts *o,
 		     const dd_usrv_ops *ops, dd_usrv **out);
@@ -101,7 +102,7 @@ size_t dd_usrv_nconns(const dd_usrv *s);
  */
 void dd_usrv_close(dd_usrv *s, void (*done)(void *ud), void *ud);
 
-/* Frees a server whose close completed (or that never listened). */
+/* Frees a server whose handles are closed (see dd_usrv_new). */
 void dd_usrv_free(dd_usrv *s);
 
 /* Reads, or stops reading (want 0); nothing once ending or closing. */
