@@ -8,6 +8,7 @@
 #include "core/b64.h"
 #include "core/config_int.h"
 #include "core/strutil.h"
+#include "net/dns.h"
 
 const char *dd_config_getenv(void *ud, const char *name)
 {
@@ -270,6 +271,31 @@ static void check_attestation(const dd_config *cfg, dd_buf *errors, int *bad)
 }
 
 /*
+ * The scrape resolver's servers (spec integrations.md 3.4), checked the
+ * way the resolver will read them. A port override for the addresses it
+ * finds points every tunnel scrape elsewhere: dev mode only.
+ */
+static void check_scrape_dns(const dd_config *cfg, dd_buf *errors, int *bad)
+{
+	char why[160];
+
+	if (cfg->mode != DD_MODE_CP)
+		return;
+	if (cfg->scrape_dns != NULL && strcmp(cfg->scrape_dns, "system") != 0 &&
+	    dd_dns_check_servers(cfg->scrape_dns, why, sizeof why) != DD_OK) {
+		dd_buf_appendf(errors, "DD_SCRAPE_DNS: %s (want system, or "
+				       "servers as IP[:port] or [IPv6][:port], "
+				       "comma-separated)\n", why);
+		*bad = 1;
+	}
+	if (cfg->collect_edge_port != 0 && !cfg->dev) {
+		dd_buf_append_str(errors, "DD_COLLECT_EDGE_PORT: is a test and "
+					  "development facility (needs DD_DEV=1)\n");
+		*bad = 1;
+	}
+}
+
+/*
  * Redirecting scrapes would let whoever listens there answer for every
  * tunnel agent: a test facility, refused outside dev mode. The host is
  * checked in full by the HTTP client (dd_httpc_check_connect_to).
@@ -398,6 +424,7 @@ static void check_cross(const dd_config *cfg, dd_buf *errors, int *bad)
 		*bad = 1;
 	}
 	check_attestation(cfg, errors, bad);
+	check_scrape_dns(cfg, errors, bad);
 	check_collect_connect_to(cfg, errors, bad);
 	if (cfg->mode == DD_MODE_CP && cfg->store_path != NULL &&
 	    cfg->store_path[0] != '/' && strcmp(cfg->store_path, ":memory:") != 0) {

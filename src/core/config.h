@@ -152,6 +152,8 @@ typedef struct dd_config {
 	uint64_t scrape_dead_secs;     /* DD_SCRAPE_DEAD_AFTER (cp) */
 	char *collect_connect_to; /* DD_COLLECT_CONNECT_TO (cp, dev), may be
 				     NULL: tunnel scrapes' "host:port" */
+	char *scrape_dns;       /* DD_SCRAPE_DNS (cp): servers, or "system" */
+	uint64_t collect_edge_port; /* DD_COLLECT_EDGE_PORT (cp, dev), 0 */
 	char *predecessor_url;  /* DD_PREDECESSOR_URL (cp), may be NULL */
 	char *cookie_secret;    /* DD_AUTH_COOKIE_SECRET, secret (cp) */
 	char *cookie_domain;    /* DD_AUTH_COOKIE_DOMAIN, may be NULL */

@@ -199,6 +199,15 @@ const struct var dd_config_vars[] = {
 	 OFF(collect_connect_to), NULL,
 	 "host:port every tunnel agent's scrape connects to instead of "
 	 "resolving its name, TLS name unchanged (DD_DEV only: a fake edge)"},
+	{"DD_SCRAPE_DNS", T_NONBLANK,
+	 "1.1.1.1,1.0.0.1,[2606:4700:4700::1111],[2606:4700:4700::1001]", 0, 0,
+	 DD_MODE_CP, 0, false, OFF(scrape_dns), NULL,
+	 "DNS servers (IP[:port], [IPv6][:port], comma-separated) that resolve "
+	 "tunnel agents' names for scrapes, or system (the OS resolver)"},
+	{"DD_COLLECT_EDGE_PORT", T_U64, "0", 0, 65535, DD_MODE_CP, 0, false,
+	 OFF(collect_edge_port), NULL,
+	 "port tunnel scrapes connect to at the address DD_SCRAPE_DNS found "
+	 "(0: the URL's; DD_DEV only: a fake edge)"},
 	{"DD_PREDECESSOR_URL", T_URL, NULL, 0, 0, DD_MODE_CP, 0, false,
 	 OFF(predecessor_url), NULL,
 	 "a CP to hydrate the store from at boot (its attested export)"},

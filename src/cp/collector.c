@@ -8,6 +8,7 @@
 #include "core/alloc.h"
 #include "core/buf.h"
 #include "core/json.h"
+#include "cp/collect_dns.h"
 #include "net/httpc.h"
 
 /*
@@ -38,6 +39,7 @@ static const char *const close_conn[] = {"Connection: close"};
 typedef struct scrape {
 	dd_collector *c;
 	const dd_collect_target *t;   /* in c->targets; NULL once abandoned */
+	dd_collect_resolving dns;     /* via_edge: the name, until resolved */
 	dd_httpc_req *req;            /* the GET, until its callback */
 	char *body;                   /* a 2xx body waiting in c->ready */
 	size_t body_len;
@@ -62,6 +64,8 @@ struct dd_collector {
 	void *ud;
 	char *ca_file;
 	char *edge_connect_to;
+	dd_dns *dns;          /* via_edge names; NULL: the OS resolver */
+	unsigned edge_port;   /* dev: pinned scrapes' port instead */
 	uint64_t interval_ms, timeout_ms, grace_ms, dead_after_ms;
 	uint64_t verify_timeout_ms;
 	unsigned max_inflight;
@@ -400,6 +404,47 @@ static void on_response(dd_httpc_result *res, void *ud)
 	scrape_end(s);
 }
 
+/* The scrape could not start: rc from the HTTP client or the resolver. */
+static void start_failed(scrape *s, dd_err_t rc)
+{
+	/* A URL the client refuses will never work: the agent's problem. */
+	if (rc == DD_ERR_INVALID)
+		report_fail(s->c, s->t, DD_COLLECT_FAIL_TRANSPORT, 0,
+			    "the agent's URL is not a usable http(s) URL");
+	else
+		report_skip(s->c, s->t, DD_COLLECT_SKIP_INTERNAL,
+			    dd_strerror(rc));
+	scrape_end(s);
+}
+
+/* A via_edge name resolved by our own resolver (spec 3.4; collect_dns.h). */
+static void on_pinned(void *ud, const dd_collect_pinned *p)
+{
+	scrape *s = ud;
+	dd_collector *c = s->c;
+	dd_httpc_request rq = {.timeout_ms = c->timeout_ms,
+			       .max_response = c->max_body, .url = s->url,
+			       .connect_to = p->pin};
+	dd_err_t rc = p->err;
+
+	if (p->dns) { /* dd_collect_is_dns_error reads it as curl's were */
+		report_fail(c, s->t, DD_COLLECT_FAIL_TRANSPORT, 0, p->why);
+		scrape_end(s);
+		return;
+	}
+	if (rc == DD_OK && c->http == NULL)
+		rc = DD_ERR_NOMEM; /* no client since a failed replacement */
+	if (rc == DD_OK) {
+		rq.headers = c->n <= c->max_inflight ? NULL : close_conn;
+		rq.n_headers = rq.headers != NULL ? 1 : 0;
+		s->deadline = uv_now(c->loop) + 2 * c->timeout_ms +
+			      STALL_SLACK_MS;
+		rc = dd_httpc_start(c->http, &rq, on_response, s, &s->req);
+	}
+	if (rc)
+		start_failed(s, rc);
+}
+
 /* "<url>/health", one slash between them; 0 when the URL is unusable. */
 static int health_url(const dd_collect_target *t, char *out, size_t out_len)
 {
@@ -445,17 +490,15 @@ static void scrape_start(dd_collector *c, const dd_collect_target *t)
 		rq.connect_to = t->via_edge ? c->edge_connect_to : NULL;
 		rq.headers = fits ? NULL : close_conn;
 		rq.n_headers = fits ? 0 : 1;
-		rc = dd_httpc_start(c->http, &rq, on_response, s, &s->req);
+		if (t->via_edge && c->dns != NULL)
+			rc = dd_collect_resolve(c->dns, s->url, c->edge_port,
+						&s->dns, on_pinned, s);
+		else
+			rc = dd_httpc_start(c->http, &rq, on_response, s,
+					    &s->req);
 	}
-	if (rc == DD_OK)
-		return;
-	/* A URL the client refuses will never work: the agent's problem. */
-	if (rc == DD_ERR_INVALID)
-		report_fail(c, t, DD_COLLECT_FAIL_TRANSPORT, 0,
-			    "the agent's URL is not a usable http(s) URL");
-	else
-		report_skip(c, t, DD_COLLECT_SKIP_INTERNAL, dd_strerror(rc));
-	scrape_end(s);
+	if (rc)
+		start_failed(s, rc);
 }
 
 /* ---- the HTTP client ---- */
@@ -536,7 +579,9 @@ static void on_watchdog(uv_timer_t *h)
 	/* Scrapes started meanwhile go in front; the walk never meets them. */
 	for (s = c->scrapes; s != NULL; s = next) {
 		next = s->next;
-		if (s->abandoned || s->queued || now < s->deadline)
+		/* A resolution ends by its own tries (net/dns.h). */
+		if (s->abandoned || s->queued || s->dns.q != NULL ||
+		    now < s->deadline)
 			continue;
 		if (s->verifying)
 			abandon(s);
@@ -661,7 +706,8 @@ dd_err_t dd_collector_new(uv_loop_t *loop, const dd_collector_opts *opts,
 	if (opts->att == NULL || ops->targets == NULL || ops->healthy == NULL ||
 	    ops->failed == NULL || opts->max_inflight > DD_COLLECT_MAX_INFLIGHT ||
 	    (opts->edge_connect_to != NULL &&
-	     dd_httpc_check_connect_to(opts->edge_connect_to) != DD_OK))
+	     dd_httpc_check_connect_to(opts->edge_connect_to) != DD_OK) ||
+	    opts->edge_port > 65535)
 		return DD_ERR_CONFIG;
 	c = dd_calloc(1, sizeof *c);
 	if (c == NULL)
@@ -694,6 +740,16 @@ dd_err_t dd_collector_new(uv_loop_t *loop, const dd_collector_opts *opts,
 		if (c->edge_connect_to == NULL)
 			goto out;
 	}
+	c->edge_port = opts->edge_port;
+	/* A fake edge answers every name: nothing to resolve. */
+	if (opts->scrape_dns != NULL && opts->edge_connect_to == NULL) {
+		dd_dns_opts dopts = {.servers = opts->scrape_dns,
+				     .max_inflight = c->max_inflight};
+
+		rc = dd_dns_new(loop, &dopts, &c->dns);
+		if (rc)
+			goto out;
+	}
 	rc = http_open(c);
 	if (rc)
 		goto out;
@@ -711,6 +767,7 @@ out:
 	if (c != NULL) {
 		dd_free(c->ca_file);
 		dd_free(c->edge_connect_to);
+		dd_dns_free(c->dns);
 	}
 	dd_free(c);
 	return rc;
@@ -761,6 +818,7 @@ void dd_collector_free(dd_collector *c)
 		next = s->next;
 		if (s->verifying)
 			continue; /* freed by its verdict (on_verdict) */
+		dd_collect_resolve_cancel(&s->dns);
 		dd_httpc_cancel(s->req);
 		scrape_free(s);
 	}
@@ -769,6 +827,8 @@ void dd_collector_free(dd_collector *c)
 	c->targets = NULL;
 	http_close(c, c->http);
 	c->http = NULL;
+	dd_dns_free(c->dns); /* frees itself once its handles close */
+	c->dns = NULL;
 	uv_close((uv_handle_t *)&c->timer, on_handle_closed);
 	uv_close((uv_handle_t *)&c->watchdog, on_handle_closed);
 	uv_close((uv_handle_t *)&c->drain, on_handle_closed);

@@ -183,6 +183,17 @@ typedef struct dd_collector_opts {
 	 * name check stays the URL's). Tests and dev: a fake edge.
 	 */
 	const char *edge_connect_to;
+	/*
+	 * NULL: via_edge names are resolved by libcurl (the OS resolver).
+	 * Otherwise a server list (dd_dns_opts.servers): each via_edge
+	 * scrape first resolves the URL's host through the collector's own
+	 * resolver (net/dns.h; spec 3.4), then GETs the URL pinned to the
+	 * first address found. A name that does not resolve is a TRANSPORT
+	 * failure with dns set. Unused with edge_connect_to.
+	 */
+	const char *scrape_dns;
+	/* Nonzero: pinned scrapes connect to this port (dev: a fake edge). */
+	unsigned edge_port;
 	int64_t (*now_ms)(void);   /* Unix ms; NULL: the wall clock */
 } dd_collector_opts;
 
@@ -191,7 +202,7 @@ typedef struct dd_collector dd_collector;
 /*
  * Creates a stopped collector on loop. ops is copied. CONFIG for a
  * missing attestor or callback, max_inflight over the limit, an
- * unreadable ca_file or a malformed edge_connect_to; NOMEM. Caller
+ * unreadable ca_file, a malformed edge_connect_to or scrape_dns; NOMEM. Caller
  * releases it with dd_collector_free().
  */
 dd_err_t dd_collector_new(uv_loop_t *loop, const dd_collector_opts *opts,

@@ -327,6 +327,14 @@ void dd_cp_collect_on_tick(dd_cp_collect *cc, void (*fn)(void *ud), void *ud)
 	cc->tick_ud = ud;
 }
 
+/* DD_SCRAPE_DNS's servers; NULL for "system" (libcurl's OS resolver). */
+static const char *scrape_dns(const dd_config *cfg)
+{
+	if (cfg->scrape_dns == NULL || strcmp(cfg->scrape_dns, "system") == 0)
+		return NULL;
+	return cfg->scrape_dns;
+}
+
 dd_err_t dd_cp_collect_new(const dd_config *cfg, uv_loop_t *loop,
 			   dd_attestor *att, dd_store *store,
 			   dd_cp_collect **out)
@@ -334,6 +342,8 @@ dd_err_t dd_cp_collect_new(const dd_config *cfg, uv_loop_t *loop,
 	dd_cp_collect *cc = dd_calloc(1, sizeof *cc);
 	dd_collector_opts o = {.att = att, .ca_file = cfg->ca_file,
 			       .edge_connect_to = cfg->collect_connect_to,
+			       .scrape_dns = scrape_dns(cfg),
+			       .edge_port = (unsigned)cfg->collect_edge_port,
 			       .interval_ms = cfg->scrape_interval_secs * 1000,
 			       .grace_ms = cfg->scrape_grace_secs * 1000,
 			       .dead_after_ms = cfg->scrape_dead_secs * 1000};

@@ -40,7 +40,7 @@ struct dd_dns_query {
 	bool deferred;  /* answered, waiting in d->deferred */
 	bool tcp;       /* the retry over TCP is running */
 	dd_dns_result res;
-	char msg[DD_DNS_NAME_MAX + 96];
+	char msg[DD_DNS_NAME_MAX + 160]; /* name, prefix, what (< 96) */
 	char name[DD_DNS_NAME_MAX + 1];
 	struct dd_dns_query *prev, *next; /* d->live: not cancelled */
 	struct dd_dns_query *dnext;       /* d->deferred */

@@ -18,9 +18,12 @@
 #include <arpa/inet.h>
 #include <cmocka.h>
 #include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <uv.h>
 
 #include "core/alloc.h"
+#include "cp/collect_dns.h"
 #include "cp/collector.h"
 #include "net/dns.h"
 
@@ -325,32 +328,63 @@ static int bound_port(const uv_handle_t *h, bool udp)
 	return ntohs(((struct sockaddr_in *)&ss)->sin_port);
 }
 
-static void listen_tcp(uv_loop_t *loop, uv_tcp_t *t, responder *r, int port)
+/* A socket of type bound to 127.0.0.1:port (0: any); -1 when taken. */
+static int bound_socket(int type, int port)
 {
 	struct sockaddr_in sa;
+	int fd = socket(AF_INET, type | SOCK_CLOEXEC, 0), one = 1;
 
+	assert_true(fd >= 0);
 	assert_int_equal(uv_ip4_addr("127.0.0.1", port, &sa), 0);
+	if (type == SOCK_STREAM)
+		(void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+	if (bind(fd, (const struct sockaddr *)&sa, sizeof sa) != 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static void listen_fd(uv_loop_t *loop, uv_tcp_t *t, responder *r, int fd)
+{
 	assert_int_equal(uv_tcp_init(loop, t), 0);
 	t->data = r;
-	assert_int_equal(uv_tcp_bind(t, (const struct sockaddr *)&sa, 0), 0);
+	assert_int_equal(uv_tcp_open(t, fd), 0);
 	assert_int_equal(uv_listen((uv_stream_t *)t, 16, on_tcp_conn), 0);
 }
 
 static void responder_start(uv_loop_t *loop, responder *r)
 {
-	struct sockaddr_in sa;
+	int tfd = -1, ufd = -1, port = 0;
 
 	memset(r, 0, sizeof *r);
-	assert_int_equal(uv_ip4_addr("127.0.0.1", 0, &sa), 0);
+	/* One port for both: a TCP port first, then its UDP twin if free. */
+	for (int i = 0; i < 50 && ufd < 0; i++) {
+		if (tfd >= 0)
+			close(tfd);
+		tfd = bound_socket(SOCK_STREAM, 0);
+		assert_true(tfd >= 0);
+		{
+			struct sockaddr_in sa;
+			socklen_t len = sizeof sa;
+
+			assert_int_equal(getsockname(tfd, (struct sockaddr *)&sa,
+						     &len), 0);
+			port = ntohs(sa.sin_port);
+		}
+		ufd = bound_socket(SOCK_DGRAM, port);
+	}
+	assert_true(ufd >= 0);
+	r->port = port;
 	assert_int_equal(uv_udp_init(loop, &r->udp), 0);
 	r->udp.data = r;
-	assert_int_equal(uv_udp_bind(&r->udp, (const struct sockaddr *)&sa, 0),
-			 0);
-	r->port = bound_port((uv_handle_t *)&r->udp, true);
+	assert_int_equal(uv_udp_open(&r->udp, ufd), 0);
 	assert_int_equal(uv_udp_recv_start(&r->udp, on_alloc, on_udp), 0);
-	listen_tcp(loop, &r->tcp, r, r->port);
+	listen_fd(loop, &r->tcp, r, tfd);
 	/* TCP only: UDP queries to this port meet ICMP unreachable. */
-	listen_tcp(loop, &r->tcp_only, r, 0);
+	tfd = bound_socket(SOCK_STREAM, 0);
+	assert_true(tfd >= 0);
+	listen_fd(loop, &r->tcp_only, r, tfd);
 	r->port_tcp_only = bound_port((uv_handle_t *)&r->tcp_only, false);
 }
 
@@ -819,6 +853,52 @@ static void test_allocation_failures(void **state)
 	}
 }
 
+/* The collector's use of the answers (cp/collect_dns.c). */
+static void test_collect_url_target_and_pin(void **state)
+{
+	char host[DD_DNS_NAME_MAX + 1], pin[64], tiny[4];
+	dd_dns_addr a4 = {.family = AF_INET, .text = "192.0.2.1"};
+	dd_dns_addr a6 = {.family = AF_INET6, .text = "2001:db8::1"};
+	dd_dns_addr bad = {.family = AF_INET, .text = "2001:db8::1"};
+	dd_dns_addr fam = {.family = AF_UNIX, .text = "192.0.2.1"};
+	unsigned port = 0;
+
+	(void)state;
+	assert_int_equal(dd_collect_url_target("https://dd-x-api-1.example.com/"
+					       "health", host, sizeof host,
+					       &port), DD_OK);
+	assert_string_equal(host, "dd-x-api-1.example.com");
+	assert_int_equal(port, 443);
+	assert_int_equal(dd_collect_url_target("http://a.example:8081/health",
+					       host, sizeof host, &port), DD_OK);
+	assert_string_equal(host, "a.example");
+	assert_int_equal(port, 8081);
+	assert_int_equal(dd_collect_url_target("https://[2001:db8::2]:9/health",
+					       host, sizeof host, &port), DD_OK);
+	assert_string_equal(host, "2001:db8::2");
+	assert_int_equal(port, 9);
+	assert_int_equal(dd_collect_url_target("not a url", host, sizeof host,
+					       &port), DD_ERR_INVALID);
+	assert_int_equal(dd_collect_url_target("https://a.example/", tiny,
+					       sizeof tiny, &port),
+			 DD_ERR_TOO_LARGE);
+
+	assert_int_equal(dd_collect_pin(&a4, 443, pin, sizeof pin), DD_OK);
+	assert_string_equal(pin, "192.0.2.1:443");
+	assert_int_equal(dd_collect_pin(&a6, 8443, pin, sizeof pin), DD_OK);
+	assert_string_equal(pin, "[2001:db8::1]:8443");
+	assert_int_equal(dd_collect_pin(&bad, 443, pin, sizeof pin),
+			 DD_ERR_INVALID);
+	assert_int_equal(dd_collect_pin(&fam, 443, pin, sizeof pin),
+			 DD_ERR_INVALID);
+	assert_int_equal(dd_collect_pin(&a4, 0, pin, sizeof pin),
+			 DD_ERR_INVALID);
+	assert_int_equal(dd_collect_pin(&a4, 65536, pin, sizeof pin),
+			 DD_ERR_INVALID);
+	assert_int_equal(dd_collect_pin(&a6, 443, tiny, sizeof tiny),
+			 DD_ERR_TOO_LARGE);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -850,6 +930,7 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_allocation_failures,
 						setup, teardown),
+		cmocka_unit_test(test_collect_url_target_and_pin),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
