@@ -1,6 +1,6 @@
 /*
- * http.c: the HTTP/1.1 server: listeners (TCP, unix socket, adopted
- * descriptors), accepting, routes, graceful shutdown and the protocol
+ * http.c: the HTTP/1.1 server: the TCP listener and adopted descriptors
+ * (socketpairs, inherited sockets), accepting, routes, graceful shutdown and the protocol
  * switch. Connections live in http_conn.c, parsing in http_parse.c,
  * responses in http_resp.c and request accessors in http_req.c; they
  * share only http_int.h.
@@ -8,7 +8,6 @@
 #include "net/http_int.h"
 
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "core/alloc.h"
@@ -96,7 +95,7 @@ static void on_connection(uv_stream_t *ls, int status)
 
 	if (status < 0)
 		return;
-	s = new_stream(srv, srv->listener_is_tcp);
+	s = new_stream(srv, true);
 	if (s == NULL && srv->spare != NULL) {
 		/*
 		 * libuv stops watching a listener whose pending connection is
@@ -107,10 +106,7 @@ static void on_connection(uv_stream_t *ls, int status)
 		 */
 		s = (uv_stream_t *)srv->spare;
 		srv->spare = NULL;
-		if (srv->listener_is_tcp)
-			uv_tcp_init(srv->loop, (uv_tcp_t *)s);
-		else
-			uv_pipe_init(srv->loop, (uv_pipe_t *)s, 0);
+		uv_tcp_init(srv->loop, (uv_tcp_t *)s);
 		uv_accept(ls, s);
 		uv_close((uv_handle_t *)s, on_reject_closed);
 		return;
@@ -123,7 +119,7 @@ static void on_connection(uv_stream_t *ls, int status)
 		uv_close((uv_handle_t *)s, on_reject_closed);
 		return;
 	}
-	conn_start(srv, s, srv->listener_is_tcp);
+	conn_start(srv, s, true);
 }
 
 dd_err_t dd_http_server_adopt(dd_http_server *srv, int fd)
@@ -235,41 +231,19 @@ dd_err_t dd_http_server_listen(dd_http_server *srv, const char *addr,
 		r = uv_ip4_addr(addr, port, (struct sockaddr_in *)&ss);
 	if (r)
 		return DD_ERR_INVALID;
-	uv_tcp_init(srv->loop, &srv->listener.tcp);
-	srv->listener.tcp.data = srv;
+	uv_tcp_init(srv->loop, &srv->listener);
+	srv->listener.data = srv;
 	srv->listening = true;
-	srv->listener_is_tcp = true;
-	r = uv_tcp_bind(&srv->listener.tcp, (const struct sockaddr *)&ss, 0);
+	r = uv_tcp_bind(&srv->listener, (const struct sockaddr *)&ss, 0);
 	if (r == 0)
 		r = uv_listen((uv_stream_t *)&srv->listener, 511, on_connection);
 	if (r)
 		return r == UV_EADDRINUSE ? DD_ERR_EXISTS : DD_ERR_IO;
-	if (uv_tcp_getsockname(&srv->listener.tcp, (struct sockaddr *)&ss, &len) == 0)
+	if (uv_tcp_getsockname(&srv->listener, (struct sockaddr *)&ss, &len) == 0)
 		srv->port = ntohs(ss.ss_family == AF_INET6
 			? ((struct sockaddr_in6 *)&ss)->sin6_port
 			: ((struct sockaddr_in *)&ss)->sin_port);
 	return DD_OK;
-}
-
-dd_err_t dd_http_server_listen_unix(dd_http_server *srv, const char *path,
-				    int mode)
-{
-	int r;
-
-	if (srv->listening)
-		return DD_ERR_EXISTS;
-	uv_pipe_init(srv->loop, &srv->listener.pipe, 0);
-	srv->listener.pipe.data = srv;
-	srv->listening = true;
-	srv->listener_is_tcp = false;
-	/* A stale socket file from a previous run would make bind fail. */
-	unlink(path);
-	r = uv_pipe_bind(&srv->listener.pipe, path);
-	if (r == 0 && chmod(path, (mode_t)mode) != 0)
-		r = UV_EPERM;
-	if (r == 0)
-		r = uv_listen((uv_stream_t *)&srv->listener, 511, on_connection);
-	return r ? DD_ERR_IO : DD_OK;
 }
 
 uint16_t dd_http_server_port(const dd_http_server *srv)

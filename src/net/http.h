@@ -73,13 +73,6 @@ dd_err_t dd_http_server_listen(dd_http_server *srv, const char *addr,
 uint16_t dd_http_server_port(const dd_http_server *srv);
 
 /*
- * Listens on a unix socket instead (replacing a stale socket file) and
- * sets its mode, e.g. 0600 for a root-only local API.
- */
-dd_err_t dd_http_server_listen_unix(dd_http_server *srv, const char *path,
-				    int mode);
-
-/*
  * Serves one already-connected stream socket (a socketpair end, an
  * inherited descriptor); the server takes ownership of fd. Used by the
  * fuzzer and by supervisors that hand connections over.

@@ -107,11 +107,7 @@ struct conn {
 
 struct dd_http_server {
 	uv_loop_t *loop;
-	union {
-		uv_tcp_t tcp;
-		uv_pipe_t pipe;
-	} listener;
-	bool listener_is_tcp;
+	uv_tcp_t listener;        /* TCP only; unix streams come by adopt */
 	bool listening;
 	bool shutting_down;
 	dd_http_limits lim;
