@@ -321,6 +321,19 @@ static void check_collect_connect_to(const dd_config *cfg, dd_buf *errors,
 	}
 }
 
+/* Spec: an index outside the shards would scrape nothing, silently. */
+static void check_shards(const dd_config *cfg, dd_buf *errors, int *bad)
+{
+	if (cfg->mode != DD_MODE_CP ||
+	    cfg->scraper_shard_index < cfg->scraper_shard_total)
+		return;
+	dd_buf_appendf(errors, "DD_SCRAPER_SHARD_INDEX: must be less than "
+			       "DD_SCRAPER_SHARD_TOTAL (%llu), got %llu\n",
+		       (unsigned long long)cfg->scraper_shard_total,
+		       (unsigned long long)cfg->scraper_shard_index);
+	*bad = 1;
+}
+
 dd_err_t dd_config_secret_bytes(const char *value, dd_buf *out)
 {
 	static const char prefix[] = "base64:";
@@ -426,6 +439,7 @@ static void check_cross(const dd_config *cfg, dd_buf *errors, int *bad)
 	check_attestation(cfg, errors, bad);
 	check_scrape_dns(cfg, errors, bad);
 	check_collect_connect_to(cfg, errors, bad);
+	check_shards(cfg, errors, bad);
 	if (cfg->mode == DD_MODE_CP && cfg->store_path != NULL &&
 	    cfg->store_path[0] != '/' && strcmp(cfg->store_path, ":memory:") != 0) {
 		dd_buf_append_str(errors, "DD_STORE_PATH: must be an absolute path "

@@ -150,6 +150,9 @@ typedef struct dd_config {
 	uint64_t scrape_interval_secs; /* DD_SCRAPE_INTERVAL (cp) */
 	uint64_t scrape_grace_secs;    /* DD_SCRAPE_GRACE (cp) */
 	uint64_t scrape_dead_secs;     /* DD_SCRAPE_DEAD_AFTER (cp) */
+	uint64_t discovery_interval_secs; /* DD_DISCOVERY_INTERVAL (cp) */
+	uint64_t scraper_shard_total;  /* DD_SCRAPER_SHARD_TOTAL (cp), >= 1 */
+	uint64_t scraper_shard_index;  /* DD_SCRAPER_SHARD_INDEX (cp), < total */
 	char *collect_connect_to; /* DD_COLLECT_CONNECT_TO (cp, dev), may be
 				     NULL: tunnel scrapes' "host:port" */
 	char *scrape_dns;       /* DD_SCRAPE_DNS (cp): servers, or "system" */

@@ -195,6 +195,16 @@ const struct var dd_config_vars[] = {
 	{"DD_SCRAPE_DEAD_AFTER", T_U64, "900", 1, 30 * 86400, DD_MODE_CP, 0,
 	 false, OFF(scrape_dead_secs), NULL,
 	 "seconds of silence after which a failed scrape means dead"},
+	{"DD_DISCOVERY_INTERVAL", T_U64, "30", 1, 86400, DD_MODE_CP, 0, false,
+	 OFF(discovery_interval_secs), NULL,
+	 "seconds between Cloudflare listings for unknown agent tunnels "
+	 "(at least DD_SCRAPE_INTERVAL)"},
+	{"DD_SCRAPER_SHARD_TOTAL", T_U64, "1", 1, 256, DD_MODE_CP, 0, false,
+	 OFF(scraper_shard_total), NULL,
+	 "control planes sharing the scrapes (rendezvous on the agent id)"},
+	{"DD_SCRAPER_SHARD_INDEX", T_U64, "0", 0, 255, DD_MODE_CP, 0, false,
+	 OFF(scraper_shard_index), NULL,
+	 "this CP's shard, below DD_SCRAPER_SHARD_TOTAL"},
 	{"DD_COLLECT_CONNECT_TO", T_NONBLANK, NULL, 0, 0, DD_MODE_CP, 0, false,
 	 OFF(collect_connect_to), NULL,
 	 "host:port every tunnel agent's scrape connects to instead of "

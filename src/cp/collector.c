@@ -110,7 +110,7 @@ static int64_t wall_ms(void)
 
 bool dd_collect_dead_signal(dd_collect_fail_kind kind, long http_status)
 {
-	if (kind == DD_COLLECT_FAIL_BODY)
+	if (kind == DD_COLLECT_FAIL_BODY || kind == DD_COLLECT_FAIL_PENDING)
 		return false;
 	if (kind != DD_COLLECT_FAIL_STATUS)
 		return true;
@@ -127,6 +127,15 @@ bool dd_collect_dead_signal(dd_collect_fail_kind kind, long http_status)
 	default:
 		return true;
 	}
+}
+
+bool dd_collect_pending(const dd_collect_target *t, int64_t now_ms,
+			uint64_t grace_ms)
+{
+	if (!t->unknown || t->created_ms <= 0)
+		return false;
+	return now_ms < t->created_ms ||
+	       (uint64_t)(now_ms - t->created_ms) < grace_ms;
 }
 
 bool dd_collect_is_dns_error(const char *msg)
@@ -465,9 +474,17 @@ static void scrape_start(dd_collector *c, const dd_collect_target *t)
 	dd_httpc_request rq = {.timeout_ms = c->timeout_ms,
 			       .max_response = c->max_body};
 	bool fits = c->n <= c->max_inflight;
-	scrape *s = dd_calloc(1, sizeof *s);
+	scrape *s = NULL;
 	dd_err_t rc = DD_ERR_INVALID;
 
+	/* A tunnel whose agent may still be registering: left alone. */
+	if (dd_collect_pending(t, c->cur.started_ms, c->grace_ms)) {
+		report_fail(c, t, DD_COLLECT_FAIL_PENDING, 0,
+			    "pending registration (a young unknown tunnel)");
+		c->done++;
+		return;
+	}
+	s = dd_calloc(1, sizeof *s);
 	if (s == NULL) {
 		report_skip(c, t, DD_COLLECT_SKIP_INTERNAL, "out of memory");
 		c->done++;

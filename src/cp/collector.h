@@ -74,6 +74,7 @@
 #define DD_COLLECT_MAX_INFLIGHT 1024u
 #define DD_COLLECT_ID_MAX 128
 #define DD_COLLECT_URL_MAX 512
+#define DD_COLLECT_TUNNEL_MAX 64
 
 /* Same order and values as the store's dd_agent_status. */
 typedef enum {
@@ -94,6 +95,16 @@ typedef struct dd_collect_target {
 	dd_collect_status status;
 	int64_t last_seen_ms;     /* Unix ms of the last good scrape; 0 never */
 	int64_t registered_at_ms; /* Unix ms of the (last) registration */
+	/*
+	 * A tunnel Cloudflare lists that no store record claims (discovery,
+	 * cp_discover.h): agent_id is the tunnel's name, tunnel_id its id,
+	 * created_ms its created_at (0 when unknown). Such a target is not
+	 * contacted while younger than grace_ms (dd_collect_pending). The
+	 * store's own targets leave these zero.
+	 */
+	bool unknown;
+	int64_t created_ms;
+	char tunnel_id[DD_COLLECT_TUNNEL_MAX + 1];
 } dd_collect_target;
 
 /* A usable /health. All borrowed for the call (json_incref to keep). */
@@ -109,6 +120,7 @@ typedef enum {
 	DD_COLLECT_FAIL_TIMEOUT,   /* no complete response in time */
 	DD_COLLECT_FAIL_TRANSPORT, /* bad URL, DNS, connect, TLS, cut off */
 	DD_COLLECT_FAIL_BODY,      /* 2xx, not a JSON object or over the cap */
+	DD_COLLECT_FAIL_PENDING,   /* not contacted: a young unknown tunnel */
 } dd_collect_fail_kind;
 
 /* A scrape without a usable body, and what it means for the agent. */
@@ -233,8 +245,19 @@ void dd_collector_free(dd_collector *c);
  * The pure parts, public for tests and for the CP's own use.
  */
 
-/* Spec 3.4: everything but 301/302/303/307/308/401/403 and bad bodies. */
+/*
+ * Spec 3.4: everything but 301/302/303/307/308/401/403, bad bodies and
+ * pending registrations.
+ */
 bool dd_collect_dead_signal(dd_collect_fail_kind kind, long http_status);
+/*
+ * Spec 3.4: an unknown target (a tunnel without a record) younger than
+ * grace_ms at now_ms, or dated in the future, is not contacted; it
+ * fails as PENDING ("pending registration", never a dead signal). An
+ * undated one is contacted.
+ */
+bool dd_collect_pending(const dd_collect_target *t, int64_t now_ms,
+			uint64_t grace_ms);
 /* Spec 3.4's name-resolution failure texts (and curl's), any case. */
 bool dd_collect_is_dns_error(const char *msg);
 /*

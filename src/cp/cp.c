@@ -16,6 +16,7 @@
 #include "cp/cp_auth.h"
 #include "cp/cp_cf.h"
 #include "cp/cp_collect.h"
+#include "cp/cp_discover.h"
 #include "cp/cp_enroll.h"
 #include "cp/cp_hydrate.h"
 #include "cp/cp_pages.h"
@@ -297,6 +298,7 @@ struct boot {
 	dd_cf *cf;               /* the views' client; NULL without CF */
 	dd_cp_cf *cf_views;      /* the /admin/cf views; NULL without CF */
 	dd_cp_reap *reap;        /* orphan reaping; NULL without CF */
+	dd_cp_discover *disc;    /* unknown agent tunnels; NULL without CF */
 	dd_err_t err;       /* why the boot failed, DD_OK otherwise */
 };
 
@@ -413,6 +415,7 @@ static void on_shutdown(void *ud)
 	b->collect = NULL;
 	/* Before the store closes: no store read, no new delete. */
 	dd_cp_reap_stop(b->reap);
+	dd_cp_discover_stop(b->disc);
 	dd_cp_hydrate_cancel(b->hydrate);
 	b->hydrate = NULL;
 	dd_cp_self_close(b->self);
@@ -629,6 +632,36 @@ static dd_err_t make_reaper(struct boot *b)
 	return rc;
 }
 
+static void discovered(void *ud)
+{
+	struct boot *b = ud;
+
+	dd_cp_collect_wake(b->collect);
+}
+
+/*
+ * Discovery rides on the collector's ticks and the views' client, only
+ * with Cloudflare; never more often than the ticks (spec 2.4).
+ */
+static dd_err_t make_discover(struct boot *b)
+{
+	const dd_config *cfg = b->cfg;
+	uint64_t secs = cfg->discovery_interval_secs;
+	dd_err_t rc;
+
+	if (b->cf == NULL)
+		return DD_OK;
+	if (secs < cfg->scrape_interval_secs)
+		secs = cfg->scrape_interval_secs;
+	rc = dd_cp_discover_new(&(dd_cp_discover_opts){
+		.cf = b->cf, .env = cfg->env, .domain = cfg->cf_domain,
+		.interval_ms = secs * 1000, .listed = discovered, .ud = b},
+		&b->disc);
+	if (rc == DD_OK)
+		dd_cp_collect_set_discover(b->collect, b->disc);
+	return rc;
+}
+
 /* Every collector tick refreshes the CP's own entry (spec 6.2). */
 static void refresh_self(void *ud)
 {
@@ -693,6 +726,8 @@ static dd_err_t boot(struct boot *b)
 	if (rc == DD_OK)
 		rc = make_reaper(b);
 	if (rc == DD_OK)
+		rc = make_discover(b);
+	if (rc == DD_OK)
 		rc = dd_service_on_shutdown(b->svc, on_shutdown, b);
 	if (rc == DD_OK)
 		rc = dd_service_on_drained(b->svc, on_drained, b);
@@ -726,6 +761,7 @@ dd_err_t dd_cp_run(const dd_config *cfg)
 	} else {
 		dd_cp_collect_free(b.collect);
 		dd_cp_reap_stop(b.reap);
+		dd_cp_discover_stop(b.disc);
 		dd_cp_hydrate_cancel(b.hydrate);
 		dd_cp_self_close(b.self);
 		dd_attestor_free(b.att);
@@ -740,6 +776,7 @@ dd_err_t dd_cp_run(const dd_config *cfg)
 	dd_cp_cf_free(b.cf_views);
 	/* The client was shut down in on_drained: nothing is in flight. */
 	dd_cp_reap_free(b.reap);
+	dd_cp_discover_free(b.disc);
 	dd_cf_free(b.cf);
 	dd_cp_register_free(b.reg);
 	dd_cp_pages_free(b.pages);

@@ -6,6 +6,7 @@
 #include "cloudflare/cf_names.h"
 #include "core/alloc.h"
 #include "core/log.h"
+#include "cp/shard.h"
 
 /* Failures go to the store this many at a time (one write each). */
 #define FAIL_BATCH 256
@@ -19,6 +20,8 @@ struct dd_cp_collect {
 	void *tick_ud;
 	dd_cp_reap *reap;         /* NULL without Cloudflare */
 	size_t unnamed;           /* tunnel agents last tick without a URL */
+	const dd_config *cfg;     /* shards, env, domain */
+	dd_cp_discover *disc;     /* NULL without Cloudflare */
 };
 
 /* The targets being gathered by one scan. */
@@ -29,6 +32,9 @@ struct gather {
 	size_t unnamed;
 	char first[DD_COLLECT_ID_MAX + 1];
 	char why[DD_CF_WHY_MAX];
+	const dd_config *cfg;
+	/* A discovery tick's listing: every record marks what it claims. */
+	dd_cp_discover_listing *listing;
 };
 
 dd_err_t dd_cp_collect_tunnel_url(const char *hostname, char *out, size_t cap,
@@ -81,8 +87,15 @@ static dd_err_t add_target(const dd_store_brief *b, void *ud)
 	dd_collect_target *t;
 	char url[DD_COLLECT_URL_MAX + 1];
 
+	/* Every record, in our shard or not, claims its tunnel. */
+	if (g->listing != NULL)
+		dd_cp_discover_mark(g->listing, g->cfg->cf_domain, b->agent_id,
+				    b->hostname, b->tunnel_id);
 	/* The CP's own entry has no ingress: never scraped. */
 	if (b->ingress != DD_INGRESS_DIRECT && b->ingress != DD_INGRESS_TUNNEL)
+		return DD_OK;
+	if (!dd_shard_keep(b->agent_id, g->cfg->scraper_shard_total,
+			   g->cfg->scraper_shard_index))
 		return DD_OK;
 	if (!target_url(b, g, url, sizeof url))
 		return DD_OK;
@@ -111,14 +124,36 @@ static dd_err_t add_target(const dd_store_brief *b, void *ud)
  * the plain columns (no record is parsed), so 10,000 agents cost
  * milliseconds, not seconds.
  */
+/* A discovery tick: the listing's tunnels no record claimed. */
+static void add_unknown(dd_cp_collect *cc, struct gather *g)
+{
+	size_t added = 0;
+	dd_err_t rc;
+
+	rc = dd_cp_discover_append(g->listing, cc->cfg->cf_domain,
+				   cc->cfg->scraper_shard_total,
+				   cc->cfg->scraper_shard_index, &g->v, &g->n,
+				   &g->cap, &added);
+	if (rc)
+		dd_log_warn("discovery: %s: unknown tunnels left out of this "
+			    "tick", dd_strerror(rc));
+	if (added > 0)
+		dd_log_info("discovery: %zu unknown agent tunnels in this "
+			    "shard are scraped this tick", added);
+}
+
 static dd_err_t targets(void *ud, dd_collect_target **out, size_t *n)
 {
 	dd_cp_collect *cc = ud;
-	struct gather g = {0};
+	dd_cp_discover_listing listing;
+	struct gather g = {.cfg = cc->cfg};
 	dd_store_counts c;
 	dd_err_t rc;
 
 	*n = 0;
+	dd_cp_discover_due(cc->disc);
+	if (dd_cp_discover_take(cc->disc, &listing))
+		g.listing = &listing;
 	/*
 	 * Sized from the count (one index read), so a large fleet's array is
 	 * allocated once instead of doubling up to twice its size; a write
@@ -129,6 +164,11 @@ static dd_err_t targets(void *ud, dd_collect_target **out, size_t *n)
 		g.cap = g.v != NULL ? c.agents : 0;
 	}
 	rc = dd_store_scan(cc->store, add_target, &g, NULL);
+	/* Unread records could claim tunnels: a failed scan adopts nothing. */
+	if (rc == DD_OK && g.listing != NULL)
+		add_unknown(cc, &g);
+	if (g.listing != NULL)
+		dd_cp_discover_listing_clear(&listing);
 	if (rc) {
 		dd_free(g.v);
 		return rc;
@@ -193,8 +233,15 @@ static void healthy(void *ud, const dd_collect_target *t,
 	char why[160];
 	dd_err_t rc;
 
-	if (dd_store_get(cc->store, t->agent_id, &a) != DD_OK)
+	rc = dd_store_get(cc->store, t->agent_id, &a);
+	/* Spec 3.5 step 4: an unknown tunnel's agent joins, keyed by it. */
+	if (rc == DD_ERR_NOT_FOUND && t->unknown)
+		rc = dd_cp_discover_adopt(t, ok->health, cc->cfg->env,
+					  cc->cfg->cf_domain, ok->tick_ms, &a);
+	if (rc) {
+		dd_store_agent_clear(&a);
 		return;
+	}
 	a.status = DD_AGENT_HEALTHY;
 	a.last_seen_ms = ok->tick_ms;
 	a.read_only = json_is_true(json_object_get(ok->health,
@@ -219,7 +266,11 @@ static void healthy(void *ud, const dd_collect_target *t,
 	rc = dd_store_agent_check(&a, why, sizeof why);
 	if (rc == DD_OK)
 		rc = dd_store_upsert(cc->store, &a, DD_STORE_KEEP_EXTRAS,
-				     "scraped", on_written, cc);
+				     t->unknown ? "discovered" : "scraped",
+				     on_written, cc);
+	if (rc == DD_OK && t->unknown)
+		dd_log_info("discovery: %s adopted (tunnel %s, vm %s)",
+			    t->agent_id, t->tunnel_id, a.vm_name);
 	if (rc)
 		dd_log_warn("collector: %s: cannot store its health: %s",
 			    t->agent_id, rc == DD_ERR_INVALID ? why
@@ -270,6 +321,12 @@ static void failed(void *ud, const dd_collect_target *t,
 	dd_store_failure *e;
 	dd_err_t rc;
 
+	/* No record to change; reaping unknown tunnels is cp_reap's. */
+	if (t->unknown) {
+		dd_log_info("discovery: %s: %s; preserving tunnel %s",
+			    t->agent_id, f->why, t->tunnel_id);
+		return;
+	}
 	if (f->new_status == DD_COLLECT_DEAD) {
 		dd_log_warn("collector: %s is dead (%s); removing it",
 			    t->agent_id, f->why);
@@ -321,6 +378,11 @@ void dd_cp_collect_set_reaper(dd_cp_collect *cc, dd_cp_reap *reap)
 	cc->reap = reap;
 }
 
+void dd_cp_collect_set_discover(dd_cp_collect *cc, dd_cp_discover *d)
+{
+	cc->disc = d;
+}
+
 void dd_cp_collect_on_tick(dd_cp_collect *cc, void (*fn)(void *ud), void *ud)
 {
 	cc->on_tick = fn;
@@ -356,6 +418,7 @@ dd_err_t dd_cp_collect_new(const dd_config *cfg, uv_loop_t *loop,
 	if (cc == NULL)
 		return DD_ERR_NOMEM;
 	cc->store = store;
+	cc->cfg = cfg;
 	rc = dd_collector_new(loop, &o, &ops, cc, &cc->col);
 	if (rc) {
 		dd_free(cc);

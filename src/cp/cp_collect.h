@@ -6,6 +6,13 @@
  * DD_COLLECT_CONNECT_TO in tests and dev); a usable /health refreshes the agent's record (status healthy, verified
  * claims, owner, the health snapshot); a failure records the collector's
  * verdict, and a dead agent is removed.
+ *
+ * Sharding (shard.h): with DD_SCRAPER_SHARD_TOTAL above 1 only the
+ * agents whose agent_id (the tunnel name of a tunnel agent) this CP's
+ * DD_SCRAPER_SHARD_INDEX wins are targets. With Cloudflare, discovery
+ * (cp_discover.h) adds the unknown tunnels of a discovery tick; an
+ * unknown tunnel's usable /health adopts it, its failures are only
+ * logged (the reaper, cp_reap.h, handles unknown tunnels).
  */
 #ifndef DD_CP_CP_COLLECT_H
 #define DD_CP_CP_COLLECT_H
@@ -16,6 +23,7 @@
 #include "core/config.h"
 #include "core/err.h"
 #include "cp/collector.h"
+#include "cp/cp_discover.h"
 #include "cp/cp_reap.h"
 #include "cp/store.h"
 
@@ -38,6 +46,13 @@ void dd_cp_collect_on_tick(dd_cp_collect *cc, void (*fn)(void *ud), void *ud);
  * reap is borrowed; unset it or free this first.
  */
 void dd_cp_collect_set_reaper(dd_cp_collect *cc, dd_cp_reap *reap);
+/*
+ * Cloudflare discovery (cp_discover.h): every tick may start a listing,
+ * and the tick after one answers also scrapes the tunnels no record
+ * claims (in this CP's shard). NULL: none. d is borrowed; unset it or
+ * free this first.
+ */
+void dd_cp_collect_set_discover(dd_cp_collect *cc, dd_cp_discover *d);
 /* One extra tick soon (after a registration, say). */
 void dd_cp_collect_wake(dd_cp_collect *cc);
 /*

@@ -198,6 +198,7 @@ static void state_machine_table(void **state)
 	assert_true(dd_collect_dead_signal(DD_COLLECT_FAIL_TIMEOUT, 0));
 	assert_true(dd_collect_dead_signal(DD_COLLECT_FAIL_TRANSPORT, 0));
 	assert_false(dd_collect_dead_signal(DD_COLLECT_FAIL_BODY, 0));
+	assert_false(dd_collect_dead_signal(DD_COLLECT_FAIL_PENDING, 0));
 	assert_true(dd_collect_is_dns_error("Could not resolve host: x.test"));
 	assert_true(dd_collect_is_dns_error("dns error: TEMPORARY FAILURE IN "
 					    "NAME RESOLUTION"));
@@ -316,6 +317,50 @@ static void edge_targets(void **state)
 	assert_int_equal(st.r[1].fail.kind, DD_COLLECT_FAIL_TRANSPORT);
 	assert_true(st.r[1].fail.dns);
 	assert_int_equal(w->fa->a[1].hits, 0);
+	store_down(w, &st);
+}
+
+/*
+ * Spec 3.4: an unknown tunnel younger than the grace is not contacted
+ * (a PENDING failure, never a dead signal); an older or undated one is
+ * scraped like any agent, and so is a known one whatever its dates.
+ */
+static void young_unknown_not_contacted(void **state)
+{
+	struct world *w = *state;
+	dd_collector_opts o = {.interval_ms = HOUR_MS, .grace_ms = 120000};
+	int64_t now = fa_wall_ms();
+	fa_store st;
+
+	store_up(w, &st, 5, &o);
+	for (size_t i = 0; i < 4; i++) {
+		st.t[i].unknown = true;
+		st.t[i].status = DD_COLLECT_REGISTERING;
+		st.t[i].last_seen_ms = st.t[i].registered_at_ms = 0;
+	}
+	st.t[0].created_ms = now - 10000;      /* young */
+	st.t[1].created_ms = now + 60000;      /* dated in the future */
+	st.t[2].created_ms = now - 200000;     /* past the grace */
+	st.t[3].created_ms = 0;                /* undated */
+	st.t[4].created_ms = now - 1000;       /* known: dates do not matter */
+	dd_collector_start(st.col);
+	run_until(w, &st, ticks_reach, 1, 20000);
+	for (size_t i = 0; i < 2; i++) {
+		assert_int_equal(st.r[i].failed, 1);
+		assert_int_equal(st.r[i].fail.kind, DD_COLLECT_FAIL_PENDING);
+		assert_false(st.r[i].fail.dead_signal);
+		assert_false(st.r[i].fail.dns);
+		assert_int_equal(st.r[i].fail.new_status,
+				 DD_COLLECT_REGISTERING);
+		assert_non_null(strstr(st.r[i].why, "pending registration"));
+		assert_int_equal(w->fa->a[i].hits, 0);
+	}
+	for (size_t i = 2; i < 5; i++) {
+		assert_int_equal(st.r[i].healthy, 1);
+		assert_int_equal(w->fa->a[i].hits, 1);
+	}
+	assert_int_equal(st.last.failed[DD_COLLECT_REGISTERING], 2);
+	assert_int_equal(st.last.healthy, 3);
 	store_down(w, &st);
 }
 
@@ -868,6 +913,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(state_machine_table),
 		cmocka_unit_test(bad_options),
+		cmocka_unit_test(young_unknown_not_contacted),
 		cmocka_unit_test(healthy_path),
 		cmocka_unit_test(edge_targets),
 		cmocka_unit_test(failure_classes),
