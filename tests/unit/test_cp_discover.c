@@ -120,7 +120,8 @@ static dd_cp_discover_tunnel *find(dd_cp_discover_listing *l, const char *n)
 			return &l->v[i];
 	}
 	fail_msg("%s not listed", n);
-	return NULL;
+	/* Not reached; a pointer, so -O3's null-dereference check is quiet. */
+	return &l->v[0];
 }
 
 /*
