@@ -46,6 +46,10 @@ BASE_ENV = {
     "DD_EE_WAIT_SECS": "0",
     # Each CP under test keeps its fleet in memory unless a test says so.
     "DD_STORE_PATH": ":memory:",
+    # Tests never ask the Internet's DNS: a tunnel agent's name looked up
+    # outside test_scrape_dns (which runs its own server) goes to a closed
+    # loopback port, is refused at once and reads as a DNS failure.
+    "DD_SCRAPE_DNS": "127.0.0.1:9",
     "ASAN_OPTIONS": "abort_on_error=1:detect_leaks=1",
     "UBSAN_OPTIONS": "print_stacktrace=1:halt_on_error=1",
 }
