@@ -8,9 +8,11 @@
 #include "cloudflare/cf_api.h"
 #include "core/alloc.h"
 #include "core/log.h"
+#include "core/strutil.h"
 #include "cp/cp_collect.h"
 #include "cp/cp_ingress.h"
 #include "cp/cp_reap.h"
+#include "cp/cp_register.h"
 #include "cp/cp_stonith.h"
 #include "cp/shard.h"
 
@@ -339,6 +341,28 @@ static void extras_of(const json_t *health, dd_store_agent *a)
 	}
 }
 
+/*
+ * The Noise key /health publishes, kept only when the tunnel's name is
+ * the agent id registration derives from it (dd_cp_agent_id): the name
+ * commits to the key, so a key that hashes to another name is not this
+ * agent's. With it, the adopted agent's /ingress/replace evidence is
+ * checked as a registered agent's is, instead of being refused.
+ */
+static void noise_key_of(const json_t *health, const char *env,
+			 dd_store_agent *a)
+{
+	const char *hex = str(json_object_get(health, "noise"), "pubkey_hex");
+	uint8_t key[32];
+	char id[96];
+
+	if (hex == NULL || strlen(hex) != 2 * sizeof key ||
+	    dd_hex_decode(hex, strlen(hex), key, sizeof key) != DD_OK)
+		return;
+	dd_cp_agent_id(env, key, id);
+	if (strcmp(id, a->agent_id) == 0)
+		dd_hex_encode(key, sizeof key, a->noise_pubkey);
+}
+
 dd_err_t dd_cp_discover_adopt(const dd_collect_target *t, const json_t *health,
 			      const char *env, const char *domain,
 			      int64_t tick_ms, dd_store_agent *a)
@@ -360,6 +384,7 @@ dd_err_t dd_cp_discover_adopt(const dd_collect_target *t, const json_t *health,
 	if (a->ingress_detail == NULL)
 		return DD_ERR_NOMEM;
 	extras_of(health, a);
+	noise_key_of(health, env, a);
 	a->registered_at_ms = tick_ms;
 	a->last_seen_ms = tick_ms;
 	return DD_OK;

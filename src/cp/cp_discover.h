@@ -150,8 +150,9 @@ dd_err_t dd_cp_discover_append(const dd_cp_discover_listing *l,
  * ("unknown" when absent or not a string), extras from extra_ingress
  * (entries with a valid label and a port in 1..65535, first of each
  * label, "agent-api" left out), status healthy, registered_at and
- * last_seen tick_ms. No Noise key: the agent has not proven one to
- * us (it would need to register). Claims, owner and the snapshot are
+ * last_seen tick_ms. The Noise key is /health's noise.pubkey_hex only
+ * when the tunnel's name is the agent id derived from it
+ * (dd_cp_agent_id), else none ("" until the agent registers). Claims, owner and the snapshot are
  * the caller's to fill (as for a known agent), and so is the final
  * dd_store_agent_check. a is initialised first and owns its json
  * members (dd_store_agent_clear, also on failure); NOMEM, or INVALID

@@ -19,6 +19,7 @@ nothing, and the next good one does; with DD_SCRAPER_SHARD_TOTAL=2 a CP
 scrapes and adopts only its shard's tunnels (by the spec's rendezvous);
 and an index outside the shards is refused at boot."""
 import datetime
+import hashlib
 import secrets
 import socket
 import time
@@ -115,6 +116,11 @@ def test_an_unknown_tunnel_is_discovered_and_adopted_a_young_one_left_alone(
         agent = lone_agent(start, cf, ita, oidc, tmp_path, "vm-lost")
         old, old_tid = unknown_tunnel(cf, edge, agent, 300)
         young, _ = unknown_tunnel(cf, edge, agent, 0)
+        # A tunnel named as registration names this agent: by its key.
+        pub = health(agent)["noise"]["pubkey_hex"]
+        own, _ = unknown_tunnel(cf, edge, agent, 300, name=(
+            f"dd-{ENV}-agent-"
+            + hashlib.sha256(bytes.fromhex(pub)).hexdigest()[:16]))
         t0 = time.monotonic()
         cp = start_discovering_cp(start, cf, ita, oidc, tmp_path, paths,
                                   edge)
@@ -131,6 +137,12 @@ def test_an_unknown_tunnel_is_discovered_and_adopted_a_young_one_left_alone(
         assert a["ingress"]["kind"] == "tunnel"
         assert a["vm_name"] == "vm-lost"
         assert f"discovery: {old} adopted (tunnel {old_tid}" in cp.output()
+        # The published Noise key is kept only where the name commits to
+        # it (so /ingress/replace can check the agent's evidence).
+        assert a["noise_pubkey"] is None
+        b = wait_for(lambda: fleet(cp).get(own), timeout=20, srv=cp,
+                     what="the key-named tunnel's agent adopted")
+        assert b["noise_pubkey"] == pub
         # Then it is a known agent: scraped every tick, not every listing.
         n = scraped(edge, old)
         wait_for(lambda: scraped(edge, old) >= n + 3, timeout=20,

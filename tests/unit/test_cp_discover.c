@@ -16,8 +16,10 @@
 #include <cmocka.h>
 
 #include "core/alloc.h"
+#include "core/strutil.h"
 #include "cp/collector.h"
 #include "cp/cp_discover.h"
+#include "cp/cp_register.h"
 #include "cp/shard.h"
 
 #define DOMAIN "example.com"
@@ -319,6 +321,70 @@ static void adopted_record(void **state)
 	json_decref(h);
 }
 
+/* The published Noise key is kept only when the tunnel's name commits to it. */
+static void adopted_noise_key(void **state)
+{
+	uint8_t key[32];
+	char id[96], hex[65], upper[65];
+	dd_collect_target t;
+	dd_store_agent a;
+	json_t *h;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof key; i++)
+		key[i] = (uint8_t)(7 * i + 1);
+	dd_cp_agent_id("pr-9", key, id);
+	dd_hex_encode(key, sizeof key, hex);
+	memset(&t, 0, sizeof t);
+	snprintf(t.agent_id, sizeof t.agent_id, "%s", id);
+	snprintf(t.tunnel_id, sizeof t.tunnel_id, "%s", ID(1));
+	t.unknown = true;
+	h = json_pack("{s:{s:s}}", "noise", "pubkey_hex", hex);
+	assert_int_equal(dd_cp_discover_adopt(&t, h, "pr-9", DOMAIN, T0_MS,
+					      &a), DD_OK);
+	assert_string_equal(a.noise_pubkey, hex);
+	dd_store_agent_clear(&a);
+	json_decref(h);
+	/* Upper case is the same key, stored in the store's lower case. */
+	for (size_t i = 0; i <= 64; i++)
+		upper[i] = (char)(hex[i] >= 'a' && hex[i] <= 'f'
+				  ? hex[i] - 'a' + 'A' : hex[i]);
+	h = json_pack("{s:{s:s}}", "noise", "pubkey_hex", upper);
+	assert_int_equal(dd_cp_discover_adopt(&t, h, "pr-9", DOMAIN, T0_MS,
+					      &a), DD_OK);
+	assert_string_equal(a.noise_pubkey, hex);
+	dd_store_agent_clear(&a);
+	json_decref(h);
+	/* Another env's id, another key, bad shapes: no key at all. */
+	static const char *const bad[] = {
+		"", "00", "zz", NULL,
+	};
+	key[0] ^= 1;
+	dd_hex_encode(key, sizeof key, upper);
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		const char *v = bad[i] != NULL ? bad[i] : upper;
+
+		h = json_pack("{s:{s:s}}", "noise", "pubkey_hex", v);
+		assert_int_equal(dd_cp_discover_adopt(&t, h, "pr-9", DOMAIN,
+						      T0_MS, &a), DD_OK);
+		assert_string_equal(a.noise_pubkey, "");
+		dd_store_agent_clear(&a);
+		json_decref(h);
+	}
+	h = json_pack("{s:{s:s}}", "noise", "pubkey_hex", hex);
+	assert_int_equal(dd_cp_discover_adopt(&t, h, "pr-10", DOMAIN, T0_MS,
+					      &a), DD_OK);
+	assert_string_equal(a.noise_pubkey, "");
+	dd_store_agent_clear(&a);
+	json_decref(h);
+	h = json_pack("{s:{s:i}}", "noise", "pubkey_hex", 7);
+	assert_int_equal(dd_cp_discover_adopt(&t, h, "pr-9", DOMAIN, T0_MS,
+					      &a), DD_OK);
+	assert_string_equal(a.noise_pubkey, "");
+	dd_store_agent_clear(&a);
+	json_decref(h);
+}
+
 /* Every allocation of the listing and of an adoption may fail, cleanly. */
 static void allocation_failures(void **state)
 {
@@ -361,6 +427,7 @@ int main(void)
 		cmocka_unit_test(unknown_targets_are_sharded),
 		cmocka_unit_test(young_unknown_rule),
 		cmocka_unit_test(adopted_record),
+		cmocka_unit_test(adopted_noise_key),
 		cmocka_unit_test(allocation_failures),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
