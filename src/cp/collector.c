@@ -47,6 +47,7 @@ typedef struct scrape {
 	bool verifying;
 	bool abandoned;               /* verdict overdue: the tick moved on */
 	uint64_t deadline;            /* loop ms: the watchdog steps in */
+	uint64_t started;             /* loop ms: timeout_ms covers DNS+GET */
 	struct scrape *prev, *next;
 	struct scrape *qnext;         /* in c->ready */
 	char url[DD_COLLECT_URL_MAX + sizeof "/health"];
@@ -343,7 +344,10 @@ static void on_pinned(void *ud, const dd_collect_pinned *p)
 {
 	scrape *s = ud;
 	dd_collector *c = s->c;
-	dd_httpc_request rq = {.timeout_ms = c->timeout_ms,
+	uint64_t spent = uv_now(c->loop) - s->started;
+	/* One timeout for the whole scrape (spec 3.4), the lookup included. */
+	dd_httpc_request rq = {.timeout_ms = spent < c->timeout_ms
+						     ? c->timeout_ms - spent : 1,
 			       .max_response = c->max_body, .url = s->url,
 			       .connect_to = p->pin};
 	dd_err_t rc = p->err;
@@ -411,7 +415,8 @@ static void scrape_start(dd_collector *c, const dd_collect_target *t)
 	c->inflight++;
 	if (c->inflight > c->cur.peak_inflight)
 		c->cur.peak_inflight = c->inflight;
-	s->deadline = uv_now(c->loop) + 2 * c->timeout_ms + STALL_SLACK_MS;
+	s->started = uv_now(c->loop);
+	s->deadline = s->started + 2 * c->timeout_ms + STALL_SLACK_MS;
 	if (c->http == NULL) {
 		rc = DD_ERR_NOMEM; /* no client since a failed replacement */
 	} else if (health_url(t, s->url, sizeof s->url)) {
@@ -498,6 +503,24 @@ static void abandon(scrape *s)
 	pump(c);
 }
 
+/*
+ * A lookup still running when the scrape's time is up: c-ares would
+ * go on through every server and try (up to 36 s with four silent
+ * ones), and the tick waits for every scrape. The name did not resolve
+ * in time, which reads as a DNS failure.
+ */
+static void resolve_overdue(scrape *s)
+{
+	dd_collector *c = s->c;
+	char why[128];
+
+	dd_collect_resolve_cancel(&s->dns);
+	snprintf(why, sizeof why, "GET /health: dns error: the name did not "
+		 "resolve within %llu ms", (unsigned long long)c->timeout_ms);
+	report_fail(c, s->t, DD_COLLECT_FAIL_TRANSPORT, 0, why);
+	scrape_end(s);
+}
+
 static void on_watchdog(uv_timer_t *h)
 {
 	dd_collector *c = h->data;
@@ -508,7 +531,10 @@ static void on_watchdog(uv_timer_t *h)
 	/* Scrapes started meanwhile go in front; the walk never meets them. */
 	for (s = c->scrapes; s != NULL; s = next) {
 		next = s->next;
-		/* A resolution ends by its own tries (net/dns.h). */
+		if (s->dns.q != NULL && now - s->started >= c->timeout_ms) {
+			resolve_overdue(s);
+			continue;
+		}
 		if (s->abandoned || s->queued || s->dns.q != NULL ||
 		    now < s->deadline)
 			continue;

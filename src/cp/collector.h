@@ -39,7 +39,9 @@
  * later tick) open: a GET still running well past its timeout means the
  * HTTP client has stalled, so the client is replaced (its requests are
  * skipped as internal failures); a verification running past
- * verify_timeout_ms is given up (skipped, unverified).
+ * verify_timeout_ms is given up (skipped, unverified); a name lookup
+ * (via_edge, our own resolver) still running past timeout_ms, which
+ * covers lookup and GET together, is cancelled (failed: a DNS error).
  *
  * Everything runs on the loop thread. Callbacks may call
  * dd_collector_wake() and read the stats, but must not free the

@@ -14,6 +14,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 #include <cmocka.h>
 
@@ -318,6 +323,43 @@ static void edge_targets(void **state)
 	assert_true(st.r[1].fail.dns);
 	assert_int_equal(w->fa->a[1].hits, 0);
 	store_down(w, &st);
+}
+
+/*
+ * One timeout covers a tunnel scrape's lookup and GET: a resolver whose
+ * server never answers would go on through its tries (3 s, then 6 s),
+ * but the watchdog cancels the lookup once the scrape's time is up and
+ * the agent gets a DNS failure; the tick ends. The wording tells which
+ * path ended it (c-ares's own end says "no answer after").
+ */
+static void lookup_within_the_timeout(void **state)
+{
+	struct world *w = *state;
+	struct sockaddr_in sa = {.sin_family = AF_INET};
+	socklen_t len = sizeof sa;
+	char servers[32];
+	dd_collector_opts o = {.interval_ms = HOUR_MS, .timeout_ms = 300,
+			       .scrape_dns = servers};
+	fa_store st;
+	int fd = socket(AF_INET, SOCK_DGRAM, 0);
+
+	/* Bound and never read: queries arrive and nothing answers. */
+	assert_true(fd >= 0);
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
+	snprintf(servers, sizeof servers, "127.0.0.1:%u", ntohs(sa.sin_port));
+	store_up(w, &st, 1, &o);
+	snprintf(st.t[0].url, sizeof st.t[0].url, "https://dd-e-api-0.test");
+	st.t[0].via_edge = true;
+	dd_collector_start(st.col);
+	run_until(w, &st, ticks_reach, 1, 20000);
+	assert_int_equal(st.r[0].failed, 1);
+	assert_int_equal(st.r[0].fail.kind, DD_COLLECT_FAIL_TRANSPORT);
+	assert_true(st.r[0].fail.dns);
+	assert_non_null(strstr(st.r[0].why, "did not resolve within 300 ms"));
+	store_down(w, &st);
+	close(fd);
 }
 
 /*
@@ -916,6 +958,7 @@ int main(void)
 		cmocka_unit_test(young_unknown_not_contacted),
 		cmocka_unit_test(healthy_path),
 		cmocka_unit_test(edge_targets),
+		cmocka_unit_test(lookup_within_the_timeout),
 		cmocka_unit_test(failure_classes),
 		cmocka_unit_test(stale_dead_and_back),
 		cmocka_unit_test(wake_permits),
