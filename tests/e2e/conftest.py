@@ -194,6 +194,14 @@ def wait_for(pred, timeout=30.0, what="condition", srv=None, interval=0.05):
 
 # --- raw HTTP --------------------------------------------------------------
 
+def closed_port():
+    """A loopback port nothing listens on (bound, read, released): a
+    connect there is refused at once."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def connect(port, timeout=5.0):
     s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
     s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)

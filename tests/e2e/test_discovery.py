@@ -21,10 +21,10 @@ and an index outside the shards is refused at boot."""
 import datetime
 import hashlib
 import secrets
-import socket
 import time
 import types
 
+from conftest import closed_port
 from test_cf_register import (DOMAIN, ENV, api_host, cf, fleet, health,  # noqa: F401 (fixtures)
                               ita, oidc, start_agent, start_cp, wait_for)
 from test_cf_scrape import FakeEdge, certs, run_cp
@@ -56,14 +56,6 @@ def test_the_shard_function_matches_the_spec_vectors():
             "agent-c": [0, 0, 0], "agent-d": [0, 0, 0]}
     for k, v in want.items():
         assert [shard_of(k, t) for t in (2, 3, 4)] == v
-
-
-def closed_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def lone_agent(start, cf, ita, oidc, tmp_path, vm):

@@ -15,14 +15,13 @@ import datetime
 import json
 import os
 import re
-import socket
 import time
 import uuid
 
 import pytest
 
 import fakehttp
-from conftest import DD_BIN, wait_for
+from conftest import DD_BIN, closed_port, wait_for
 from fake_cf import FakeCF
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -43,14 +42,6 @@ def iso(ago_s):
     t = datetime.datetime.now(datetime.timezone.utc) - \
         datetime.timedelta(seconds=ago_s)
     return t.isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def closed_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def record(agent_id, last_seen_ago, ingress, tunnel_id=None, extras=()):

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from conftest import DD_BIN, request, wait_for
+from conftest import DD_BIN, closed_port, request, wait_for
 
 
 @pytest.fixture
@@ -105,15 +105,8 @@ def cp_mrtd(cp):
     return request(cp.port, "GET", "/health").json()["attestation"]["mrtd"]
 
 
-def free_port():
-    import socket
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_forgotten_agents_register_again(start, ita_env):
-    port = free_port()
+    port = closed_port()
     first = start([DD_BIN, "cp"], dict(ita_env, DD_PORT=str(port)))
     agent = start_agent(start, ita_env, first, DD_REGISTER_CHECK_SECS="1")
     h = wait_for(lambda: (lambda h: h if h["agent_id"] else None)(
@@ -131,7 +124,7 @@ def test_forgotten_agents_register_again(start, ita_env):
 
 
 def test_the_fleet_survives_a_cp_restart(start, ita_env, tmp_path):
-    port = free_port()
+    port = closed_port()
     env = dict(ita_env, DD_PORT=str(port), DD_STORE_PATH=str(tmp_path / "cp.db"))
     first = start([DD_BIN, "cp"], env)
     agent = start_agent(start, ita_env, first, DD_REGISTER_CHECK_SECS="3600")
