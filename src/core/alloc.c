@@ -1,5 +1,6 @@
 #include "core/alloc.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -64,6 +65,26 @@ void *dd_realloc(void *p, size_t n)
 	if (torture_should_fail())
 		return NULL;
 	return realloc(p, n ? n : 1);
+}
+
+void *dd_grow(void *v, size_t *cap, size_t need, size_t elem, size_t first)
+{
+	size_t c = *cap ? *cap : first ? first : 1;
+	void *nv;
+
+	if (need <= *cap)
+		return v;
+	while (c < need) {
+		if (c > SIZE_MAX / 2)
+			return NULL;
+		c *= 2;
+	}
+	if (elem != 0 && c > SIZE_MAX / elem)
+		return NULL;
+	nv = dd_realloc(v, c * elem);
+	if (nv != NULL)
+		*cap = c;
+	return nv;
 }
 
 char *dd_strndup(const char *s, size_t n)

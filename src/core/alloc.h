@@ -23,6 +23,15 @@ void dd_free(void *p);
 void dd_freezero(void *p, size_t n);
 
 /*
+ * Room for at least need elements of elem bytes in the array v of *cap
+ * elements: v itself when it fits, else v grown by doubling (to first
+ * when empty) with *cap updated. NULL when the allocation fails or the
+ * size would overflow; then v and *cap are untouched (the caller still
+ * owns v).
+ */
+void *dd_grow(void *v, size_t *cap, size_t need, size_t elem, size_t first);
+
+/*
  * Torture hook (only in -Dtorture builds; otherwise these do nothing and
  * dd_alloc_count() returns 0): fail the nth allocation from now on
  * (1-based; 0 disables), and count allocations since the last arm.

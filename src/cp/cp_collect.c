@@ -99,15 +99,10 @@ static dd_err_t add_target(const dd_store_brief *b, void *ud)
 		return DD_OK;
 	if (!target_url(b, g, url, sizeof url))
 		return DD_OK;
-	if (g->n == g->cap) {
-		size_t cap = g->cap ? g->cap * 2 : 64;
-
-		t = dd_realloc(g->v, cap * sizeof *t);
-		if (t == NULL)
-			return DD_ERR_NOMEM;
-		g->v = t;
-		g->cap = cap;
-	}
+	t = dd_grow(g->v, &g->cap, g->n + 1, sizeof *t, 64);
+	if (t == NULL)
+		return DD_ERR_NOMEM;
+	g->v = t;
 	t = &g->v[g->n++];
 	memset(t, 0, sizeof *t);
 	snprintf(t->agent_id, sizeof t->agent_id, "%s", b->agent_id);

@@ -252,22 +252,6 @@ void dd_cp_discover_mark(dd_cp_discover_listing *l, const char *domain,
 		mark(by_id(l, tunnel_id));
 }
 
-static dd_err_t grow(dd_collect_target **v, size_t n, size_t *cap)
-{
-	dd_collect_target *nv;
-	size_t c;
-
-	if (n < *cap)
-		return DD_OK;
-	c = *cap ? *cap * 2 : 16;
-	nv = dd_realloc(*v, c * sizeof *nv);
-	if (nv == NULL)
-		return DD_ERR_NOMEM;
-	*v = nv;
-	*cap = c;
-	return DD_OK;
-}
-
 dd_err_t dd_cp_discover_append(const dd_cp_discover_listing *l,
 			       const char *domain, uint64_t shard_total,
 			       uint64_t shard_index, dd_collect_target **v,
@@ -284,9 +268,11 @@ dd_err_t dd_cp_discover_append(const dd_cp_discover_listing *l,
 		if (u->known || !dd_shard_keep(u->name, shard_total,
 					       shard_index))
 			continue;
-		if (grow(v, *n, cap) != DD_OK)
+		t = dd_grow(*v, cap, *n + 1, sizeof **v, 16);
+		if (t == NULL)
 			return DD_ERR_NOMEM;
-		t = &(*v)[*n];
+		*v = t;
+		t = &t[*n];
 		memset(t, 0, sizeof *t);
 		snprintf(host, sizeof host, "%s.%s", u->name, domain);
 		/* Checked when the listing was made: cannot fail here. */

@@ -200,15 +200,10 @@ static dd_err_t add_known(const dd_store_brief *b, void *ud)
 	dd_cp_reap_known *e;
 	size_t dot;
 
-	if (k->n == k->cap) {
-		size_t cap = k->cap ? k->cap * 2 : 64;
-
-		e = dd_realloc(k->v, cap * sizeof *e);
-		if (e == NULL)
-			return DD_ERR_NOMEM;
-		k->v = e;
-		k->cap = cap;
-	}
+	e = dd_grow(k->v, &k->cap, k->n + 1, sizeof *e, 64);
+	if (e == NULL)
+		return DD_ERR_NOMEM;
+	k->v = e;
 	e = &k->v[k->n++];
 	copy(e->agent_id, sizeof e->agent_id, b->agent_id);
 	dot = strcspn(b->hostname, ".");

@@ -378,15 +378,12 @@ dd_err_t dd_store_list(dd_store *s, dd_store_agent **out, size_t *n_out,
 			bad++;
 			continue;
 		}
-		if (n == cap) {
-			cap = cap ? cap * 2 : 16;
-			grown = dd_realloc(v, cap * sizeof *v);
-			if (grown == NULL) {
-				rc = DD_ERR_NOMEM;
-				break;
-			}
-			v = grown;
+		grown = dd_grow(v, &cap, n + 1, sizeof *v, 16);
+		if (grown == NULL) {
+			rc = DD_ERR_NOMEM;
+			break;
 		}
+		v = grown;
 		rc = row_to_agent(s, st, &v[n]);
 		if (rc == DD_ERR_INVALID) {
 			dd_store_agent_clear(&v[n]);
@@ -533,15 +530,12 @@ dd_err_t dd_store_history(dd_store *s, const char *agent_id,
 		if (src != SQLITE_ROW)
 			break;
 		src = SQLITE_OK;
-		if (n == cap) {
-			cap = cap ? cap * 2 : 8;
-			e = dd_realloc(v, cap * sizeof *v);
-			if (e == NULL) {
-				rc = DD_ERR_NOMEM;
-				break;
-			}
-			v = e;
+		e = dd_grow(v, &cap, n + 1, sizeof *v, 8);
+		if (e == NULL) {
+			rc = DD_ERR_NOMEM;
+			break;
 		}
+		v = e;
 		e = &v[n];
 		memset(e, 0, sizeof *e);
 		e->at_ms = sqlite3_column_int64(st, 0);
