@@ -38,22 +38,6 @@ struct dd_cn {
 	char end_reason[128];
 };
 
-static dd_err_t say(char *why, size_t why_len, dd_err_t rc, const char *fmt,
-		    ...) __attribute__((format(printf, 4, 5)));
-
-static dd_err_t say(char *why, size_t why_len, dd_err_t rc, const char *fmt,
-		    ...)
-{
-	va_list ap;
-
-	if (why != NULL && why_len > 0) {
-		va_start(ap, fmt);
-		vsnprintf(why, why_len, fmt, ap);
-		va_end(ap);
-	}
-	return rc;
-}
-
 /* --- URLs ----------------------------------------------------------------- */
 
 dd_err_t dd_cn_ws_url(const char *agent_url, char *out, size_t cap)
@@ -264,21 +248,23 @@ static dd_err_t ended_why(const dd_cn *c, dd_err_t rc, char *why,
 			  size_t why_len)
 {
 	if (rc == DD_ERR_TIMEOUT)
-		return say(why, why_len, rc, "no answer within %llu ms",
-			   (unsigned long long)c->timeout_ms);
+		return dd_why(why, why_len, rc, "no answer within %llu ms",
+			      (unsigned long long)c->timeout_ms);
 	if (c->proto_err == DD_ERR_CRYPTO)
-		return say(why, why_len, DD_ERR_CRYPTO, "a Noise message did "
-			   "not authenticate (is this the attested agent?)");
+		return dd_why(why, why_len, DD_ERR_CRYPTO,
+			      "a Noise message did "
+			      "not authenticate (is this the attested agent?)");
 	if (c->proto_err)
-		return say(why, why_len, c->proto_err, "the agent sent a "
-			   "reply that is not JSON");
+		return dd_why(why, why_len, c->proto_err, "the agent sent a "
+			      "reply that is not JSON");
 	if (c->end_code == DD_WS_CLOSE_POLICY)
-		return say(why, why_len, DD_ERR_FORBIDDEN, "the agent refused "
-			   "this device (1008 %s): pair it first with "
-			   "`devopsdefender client pair`", c->end_reason);
-	return say(why, why_len, DD_ERR_CLOSED, "connection ended (%s, "
-		   "close %u%s%s)", dd_strerror(c->end_err), c->end_code,
-		   c->end_reason[0] != '\0' ? " " : "", c->end_reason);
+		return dd_why(why, why_len, DD_ERR_FORBIDDEN,
+			      "the agent refused "
+			      "this device (1008 %s): pair it first with "
+			      "`devopsdefender client pair`", c->end_reason);
+	return dd_why(why, why_len, DD_ERR_CLOSED, "connection ended (%s, "
+		      "close %u%s%s)", dd_strerror(c->end_err), c->end_code,
+		      c->end_reason[0] != '\0' ? " " : "", c->end_reason);
 }
 
 /* --- opening -------------------------------------------------------------- */
@@ -297,7 +283,8 @@ static dd_err_t connect_wss(dd_cn *c, const dd_cn_opts *o,
 	dd_err_t rc;
 
 	if (wss_host_port(o->url, host, port) != DD_OK)
-		return say(why, why_len, DD_ERR_INVALID, "bad URL %s", o->url);
+		return dd_why(why, why_len, DD_ERR_INVALID,
+			      "bad URL %s", o->url);
 	rc = dd_tls_relay_open(host, port, o->ca_file, c->timeout_ms, &fd,
 			       &c->relay, why, why_len);
 	if (rc)
@@ -306,18 +293,19 @@ static dd_err_t connect_wss(dd_cn *c, const dd_cn_opts *o,
 	if (p == NULL || uv_pipe_init(c->loop, p, 0) != 0) {
 		dd_free(p);
 		close(fd);
-		return say(why, why_len, DD_ERR_NOMEM, "pipe");
+		return dd_why(why, why_len, DD_ERR_NOMEM, "pipe");
 	}
 	if (uv_pipe_open(p, fd) != 0) {
 		close(fd);
 		uv_close((uv_handle_t *)p, free_pipe);
-		return say(why, why_len, DD_ERR_IO, "pipe open");
+		return dd_why(why, why_len, DD_ERR_IO, "pipe open");
 	}
 	rc = dd_ws_connect_stream((uv_stream_t *)p, o->url, NULL, wo,
 				  &handlers, c, &c->ws);
 	if (rc) {
 		uv_close((uv_handle_t *)p, free_pipe);
-		return say(why, why_len, rc, "WebSocket: %s", dd_strerror(rc));
+		return dd_why(why, why_len, rc,
+			      "WebSocket: %s", dd_strerror(rc));
 	}
 	return DD_OK;
 }
@@ -332,7 +320,7 @@ dd_err_t dd_cn_open(const dd_cn_opts *o, dd_cn **out, char *why,
 	*out = NULL;
 	c = dd_calloc(1, sizeof *c);
 	if (c == NULL)
-		return say(why, why_len, DD_ERR_NOMEM, "out of memory");
+		return dd_why(why, why_len, DD_ERR_NOMEM, "out of memory");
 	c->loop = o->loop;
 	c->timeout_ms = o->timeout_ms ? o->timeout_ms : CN_DEFAULT_TIMEOUT_MS;
 	(void)uv_timer_init(c->loop, &c->timer);
@@ -340,12 +328,12 @@ dd_err_t dd_cn_open(const dd_cn_opts *o, dd_cn **out, char *why,
 	c->queue = json_array();
 	c->pt = dd_malloc(DD_NOISE_MAX_MSG);
 	if (c->queue == NULL || c->pt == NULL) {
-		rc = say(why, why_len, DD_ERR_NOMEM, "out of memory");
+		rc = dd_why(why, why_len, DD_ERR_NOMEM, "out of memory");
 		goto fail;
 	}
 	rc = dd_noise_hs_new_initiator(o->key, o->agent_pub, NULL, 0, &c->hs);
 	if (rc) {
-		rc = say(why, why_len, rc, "Noise: %s", dd_strerror(rc));
+		rc = dd_why(why, why_len, rc, "Noise: %s", dd_strerror(rc));
 		goto fail;
 	}
 	dd_ws_opts_default(&wo);
@@ -357,8 +345,9 @@ dd_err_t dd_cn_open(const dd_cn_opts *o, dd_cn **out, char *why,
 		rc = dd_ws_connect(c->loop, o->url, NULL, &wo, &handlers, c,
 				   &c->ws);
 		if (rc)
-			rc = say(why, why_len, rc, "WebSocket %s: %s", o->url,
-				 dd_strerror(rc));
+			rc = dd_why(why, why_len, rc,
+				    "WebSocket %s: %s", o->url,
+				    dd_strerror(rc));
 	}
 	if (!rc) {
 		rc = wait_for(c, is_open);
@@ -441,8 +430,8 @@ static dd_err_t pop_reply(dd_cn *c, json_t **reply, char *why,
 	(void)json_array_remove(c->queue, 0);
 	if (!json_is_integer(id) || json_integer_value(id) != c->req) {
 		json_decref(v);
-		return say(why, why_len, DD_ERR_UPSTREAM, "a reply out of "
-			   "order (req_id mismatch)");
+		return dd_why(why, why_len, DD_ERR_UPSTREAM, "a reply out of "
+			      "order (req_id mismatch)");
 	}
 	res = json_object_get(v, "result");
 	if (res != NULL && json_object_size(v) == 2) {
@@ -475,7 +464,7 @@ dd_err_t dd_cn_call(dd_cn *c, json_t *req, json_t **reply, char *why,
 	json_array_clear(c->queue);
 	rc = send_json(c, req, json_integer(++c->req));
 	if (rc)
-		return say(why, why_len, rc, "sending: %s", dd_strerror(rc));
+		return dd_why(why, why_len, rc, "sending: %s", dd_strerror(rc));
 	return dd_cn_next(c, reply, why, why_len);
 }
 
@@ -489,7 +478,7 @@ dd_err_t dd_cn_attach(dd_cn *c, const char *id, int tail,
 	req = json_pack("{s:s, s:s, s:b}", "method", "shell.attach_session",
 			"id", id, "tail", tail);
 	if (req == NULL)
-		return say(why, why_len, DD_ERR_NOMEM, "out of memory");
+		return dd_why(why, why_len, DD_ERR_NOMEM, "out of memory");
 	c->s = *s;
 	c->attach_pending = 1;
 	rc = dd_cn_call(c, req, &ack, why, why_len);
@@ -498,10 +487,11 @@ dd_err_t dd_cn_attach(dd_cn *c, const char *id, int tail,
 	if (!rc && !c->streaming) {
 		(void)dd_json_get_str(ack, "error", &code);
 		(void)dd_json_get_str(ack, "detail", &detail);
-		rc = say(why, why_len, DD_ERR_UPSTREAM, "attach refused: %s%s%s",
-			 code != NULL ? code : "no ack",
-			 detail != NULL ? ": " : "",
-			 detail != NULL ? detail : "");
+		rc = dd_why(why, why_len, DD_ERR_UPSTREAM,
+			    "attach refused: %s%s%s",
+			    code != NULL ? code : "no ack",
+			    detail != NULL ? ": " : "",
+			    detail != NULL ? detail : "");
 	}
 	json_decref(ack);
 	return rc;

@@ -30,22 +30,6 @@ struct dd_tls_relay {
 	int started;
 };
 
-static dd_err_t say(char *why, size_t why_len, dd_err_t rc, const char *fmt,
-		    ...) __attribute__((format(printf, 4, 5)));
-
-static dd_err_t say(char *why, size_t why_len, dd_err_t rc, const char *fmt,
-		    ...)
-{
-	va_list ap;
-
-	if (why != NULL && why_len > 0) {
-		va_start(ap, fmt);
-		vsnprintf(why, why_len, fmt, ap);
-		va_end(ap);
-	}
-	return rc;
-}
-
 static int wait_fd(int fd, short ev, int ms)
 {
 	struct pollfd p = {.fd = fd, .events = ev};
@@ -68,8 +52,8 @@ static dd_err_t tcp_connect(const char *host, const char *port, int ms,
 
 	r = getaddrinfo(host, port, &hints, &res);
 	if (r != 0)
-		return say(why, why_len, DD_ERR_NOT_FOUND, "%s: %s", host,
-			   gai_strerror(r));
+		return dd_why(why, why_len, DD_ERR_NOT_FOUND, "%s: %s", host,
+			      gai_strerror(r));
 	for (ai = res; ai != NULL; ai = ai->ai_next) {
 		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC |
 			    SOCK_NONBLOCK, ai->ai_protocol);
@@ -88,16 +72,17 @@ static dd_err_t tcp_connect(const char *host, const char *port, int ms,
 	}
 	freeaddrinfo(res);
 	if (fd < 0)
-		return say(why, why_len, DD_ERR_IO, "cannot connect to %s:%s",
-			   host, port);
+		return dd_why(why, why_len, DD_ERR_IO,
+			      "cannot connect to %s:%s",
+			      host, port);
 	/* Blocking from here on, with the deadline as socket timeouts for
 	 * the handshake. */
 	if (fcntl(fd, F_SETFL, 0) != 0 ||
 	    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) != 0 ||
 	    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv) != 0) {
 		close(fd);
-		return say(why, why_len, DD_ERR_IO, "socket options: %s",
-			   dd_strerrno(errno));
+		return dd_why(why, why_len, DD_ERR_IO, "socket options: %s",
+			      dd_strerrno(errno));
 	}
 	*out = fd;
 	return DD_OK;
@@ -109,7 +94,7 @@ static dd_err_t make_ctx(const char *ca_file, SSL_CTX **out, char *why,
 	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
 
 	if (ctx == NULL)
-		return say(why, why_len, DD_ERR_NOMEM, "TLS context");
+		return dd_why(why, why_len, DD_ERR_NOMEM, "TLS context");
 	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
 	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
 	/* Without AUTO_RETRY a session ticket read after the handshake
@@ -119,9 +104,9 @@ static dd_err_t make_ctx(const char *ca_file, SSL_CTX **out, char *why,
 	    (ca_file != NULL &&
 	     SSL_CTX_load_verify_locations(ctx, ca_file, NULL) != 1)) {
 		SSL_CTX_free(ctx);
-		return say(why, why_len, DD_ERR_CONFIG, "CA file %s: "
-			   "unreadable or not PEM", ca_file != NULL ?
-			   ca_file : "(system)");
+		return dd_why(why, why_len, DD_ERR_CONFIG, "CA file %s: "
+			      "unreadable or not PEM", ca_file != NULL ?
+			      ca_file : "(system)");
 	}
 	*out = ctx;
 	return DD_OK;
@@ -134,7 +119,7 @@ static dd_err_t handshake(dd_tls_relay *r, const char *host, char *why,
 
 	r->ssl = SSL_new(r->ctx);
 	if (r->ssl == NULL || SSL_set_fd(r->ssl, r->tcp) != 1)
-		return say(why, why_len, DD_ERR_NOMEM, "TLS session");
+		return dd_why(why, why_len, DD_ERR_NOMEM, "TLS session");
 	/* SNI for names only; verification for both (IP SANs for IPs). */
 	if (strspn(host, "0123456789.:") != strlen(host)) {
 		/* A writable copy: the OpenSSL macro casts away const. */
@@ -142,19 +127,20 @@ static dd_err_t handshake(dd_tls_relay *r, const char *host, char *why,
 
 		snprintf(sni, sizeof sni, "%s", host);
 		if (SSL_set_tlsext_host_name(r->ssl, sni) != 1)
-			return say(why, why_len, DD_ERR_INVALID, "SNI %s", host);
+			return dd_why(why, why_len, DD_ERR_INVALID,
+				      "SNI %s", host);
 	}
 	if (SSL_set1_host(r->ssl, host) != 1)
-		return say(why, why_len, DD_ERR_INVALID, "host %s", host);
+		return dd_why(why, why_len, DD_ERR_INVALID, "host %s", host);
 	if (SSL_connect(r->ssl) != 1) {
 		v = SSL_get_verify_result(r->ssl);
 		ERR_clear_error();
 		if (v != X509_V_OK)
-			return say(why, why_len, DD_ERR_CRYPTO, "TLS certificate "
-				   "of %s refused: %s", host,
-				   X509_verify_cert_error_string(v));
-		return say(why, why_len, DD_ERR_CRYPTO, "TLS handshake with "
-			   "%s failed", host);
+			return dd_why(why, why_len, DD_ERR_CRYPTO,
+				      "TLS certificate of %s refused: %s", host,
+				      X509_verify_cert_error_string(v));
+		return dd_why(why, why_len, DD_ERR_CRYPTO, "TLS handshake with "
+			      "%s failed", host);
 	}
 	return DD_OK;
 }
@@ -277,7 +263,7 @@ dd_err_t dd_tls_relay_open(const char *host, const char *port,
 	*fd = -1;
 	r = dd_calloc(1, sizeof *r);
 	if (r == NULL)
-		return say(why, why_len, DD_ERR_NOMEM, "out of memory");
+		return dd_why(why, why_len, DD_ERR_NOMEM, "out of memory");
 	r->tcp = r->pair = -1;
 	rc = make_ctx(ca_file, &r->ctx, why, why_len);
 	if (!rc)
@@ -285,13 +271,13 @@ dd_err_t dd_tls_relay_open(const char *host, const char *port,
 	if (!rc)
 		rc = handshake(r, host, why, why_len);
 	if (!rc && socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
-		rc = say(why, why_len, DD_ERR_IO, "socketpair: %s",
-			 dd_strerrno(errno));
+		rc = dd_why(why, why_len, DD_ERR_IO, "socketpair: %s",
+			    dd_strerrno(errno));
 	if (!rc) {
 		r->pair = sv[1];
 		if (pthread_create(&r->thread, NULL, relay_main, r) != 0) {
 			close(sv[0]);
-			rc = say(why, why_len, DD_ERR_NOMEM, "relay thread");
+			rc = dd_why(why, why_len, DD_ERR_NOMEM, "relay thread");
 		} else {
 			r->started = 1;
 			*fd = sv[0];

@@ -1,5 +1,8 @@
 #include "core/err.h"
 
+#include <stdarg.h>
+#include <stdio.h>
+
 static const struct {
 	const char *name;
 	const char *text;
@@ -38,4 +41,16 @@ const char *dd_errname(dd_err_t err)
 	if ((unsigned)err >= DD_ERR__COUNT)
 		return "unknown";
 	return err_table[err].name;
+}
+
+dd_err_t dd_why(char *why, size_t why_len, dd_err_t rc, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (why != NULL && why_len > 0) {
+		va_start(ap, fmt);
+		vsnprintf(why, why_len, fmt, ap);
+		va_end(ap);
+	}
+	return rc;
 }

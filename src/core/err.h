@@ -9,6 +9,8 @@
 #ifndef DD_CORE_ERR_H
 #define DD_CORE_ERR_H
 
+#include <stddef.h>
+
 typedef enum {
 	DD_OK = 0,
 	DD_ERR_NOMEM,        /* allocation failed */
@@ -38,5 +40,13 @@ const char *dd_strerror(dd_err_t err);
 
 /* Short stable token ("too_large") for logs and JSON `code` fields. */
 const char *dd_errname(dd_err_t err);
+
+/*
+ * The house way to fail with a reason: formats it into why (when why is
+ * not NULL and why_len > 0) and returns rc, so a check reads
+ * `return dd_why(why, why_len, DD_ERR_INVALID, "...", ...);`.
+ */
+dd_err_t dd_why(char *why, size_t why_len, dd_err_t rc, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
 
 #endif

@@ -29,20 +29,6 @@ const char *dd_rt_method_name(dd_rt_method m)
 	return (size_t)m < N_METHODS ? method_names[m] : "unknown";
 }
 
-static dd_err_t say(char *why, size_t why_len, dd_err_t rc, const char *fmt,
-		    ...) __attribute__((format(printf, 4, 5)));
-
-static dd_err_t say(char *why, size_t why_len, dd_err_t rc, const char *fmt,
-		    ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(why, why_len, fmt, ap);
-	va_end(ap);
-	return rc;
-}
-
 /* ---- the request line -------------------------------------------------- */
 
 static int token_matches(const json_t *req, const char *want)
@@ -96,31 +82,32 @@ dd_err_t dd_rt_request_parse(const uint8_t *line, size_t len, size_t max,
 	*obj = NULL;
 	why[0] = '\0';
 	if (len > max)
-		return say(why, why_len, DD_ERR_TOO_LARGE,
-			   "request line longer than %zu bytes", max);
+		return dd_why(why, why_len, DD_ERR_TOO_LARGE,
+			      "request line longer than %zu bytes", max);
 	rc = dd_json_parse(line, len, max, &v, jwhy, sizeof jwhy);
 	if (rc == DD_ERR_NOMEM)
-		return say(why, why_len, rc, "out of memory");
+		return dd_why(why, why_len, rc, "out of memory");
 	if (rc) {
 		detail = jwhy;
 		if (strncmp(detail, prefix, sizeof prefix - 1) == 0)
 			detail += sizeof prefix - 1;
-		return say(why, why_len, DD_ERR_INVALID, "invalid json: %s",
-			   detail);
+		return dd_why(why, why_len, DD_ERR_INVALID, "invalid json: %s",
+			      detail);
 	}
 	if (token != NULL && token[0] != '\0' &&
 	    (!json_is_object(v) || !token_matches(v, token))) {
-		rc = say(why, why_len, DD_ERR_UNAUTHORIZED, "unauthenticated");
+		rc = dd_why(why, why_len, DD_ERR_UNAUTHORIZED,
+			    "unauthenticated");
 		goto out;
 	}
 	if (!json_is_object(v)) {
-		rc = say(why, why_len, DD_ERR_INVALID,
-			 "request must be a JSON object");
+		rc = dd_why(why, why_len, DD_ERR_INVALID,
+			    "request must be a JSON object");
 		goto out;
 	}
 	drop_token(v);
 	if (dd_json_get_str(v, "method", &m) != DD_OK) {
-		rc = say(why, why_len, DD_ERR_INVALID, "missing method");
+		rc = dd_why(why, why_len, DD_ERR_INVALID, "missing method");
 		goto out;
 	}
 	rc = DD_ERR_INVALID;
@@ -133,8 +120,8 @@ dd_err_t dd_rt_request_parse(const uint8_t *line, size_t len, size_t max,
 	}
 	if (rc) {
 		mlen = utf8_prefix(m, strlen(m), MAX_ECHO);
-		say(why, why_len, rc, "unknown method: %.*s%s", (int)mlen, m,
-		    mlen < strlen(m) ? "..." : "");
+		dd_why(why, why_len, rc, "unknown method: %.*s%s", (int)mlen, m,
+		       mlen < strlen(m) ? "..." : "");
 		goto out;
 	}
 	*obj = v;
@@ -217,24 +204,28 @@ dd_err_t dd_rt_parse_cmd(const json_t *req, const char *def, char ***argv,
 			a[0] = dd_strdup(def);
 		if (a == NULL || a[0] == NULL) {
 			dd_free(a);
-			return say(why, why_len, DD_ERR_NOMEM, "out of memory");
+			return dd_why(why, why_len, DD_ERR_NOMEM,
+				      "out of memory");
 		}
 		*argv = a;
 		*argc = 1;
 		return DD_OK;
 	}
 	if (!json_is_array(v))
-		return say(why, why_len, DD_ERR_INVALID, "missing cmd array");
+		return dd_why(why, why_len, DD_ERR_INVALID,
+			      "missing cmd array");
 	if (json_array_size(v) == 0)
-		return say(why, why_len, DD_ERR_INVALID, "cmd array is empty");
+		return dd_why(why, why_len, DD_ERR_INVALID,
+			      "cmd array is empty");
 	rc = str_array(v, DD_RT_MAX_ARGS, argv, argc);
 	if (rc == DD_ERR_TOO_LARGE)
-		return say(why, why_len, DD_ERR_INVALID,
-			   "cmd has more than %d elements", DD_RT_MAX_ARGS);
+		return dd_why(why, why_len, DD_ERR_INVALID,
+			      "cmd has more than %d elements", DD_RT_MAX_ARGS);
 	if (rc == DD_ERR_INVALID)
-		return say(why, why_len, rc, "cmd must be an array of strings");
+		return dd_why(why, why_len, rc,
+			      "cmd must be an array of strings");
 	if (rc)
-		return say(why, why_len, rc, "out of memory");
+		return dd_why(why, why_len, rc, "out of memory");
 	return DD_OK;
 }
 
@@ -250,9 +241,9 @@ dd_err_t dd_rt_parse_exec(const json_t *req, char ***argv, size_t *argc,
 	if (rc == DD_ERR_NOT_FOUND)
 		*timeout_secs = DD_RT_DEFAULT_EXEC_TIMEOUT;
 	else if (rc)
-		return say(why, why_len, DD_ERR_INVALID,
-			   "timeout_secs must be an integer from 1 to %u",
-			   DD_RT_MAX_EXEC_TIMEOUT);
+		return dd_why(why, why_len, DD_ERR_INVALID,
+			      "timeout_secs must be an integer from 1 to %u",
+			      DD_RT_MAX_EXEC_TIMEOUT);
 	return dd_rt_parse_cmd(req, NULL, argv, argc, why, why_len);
 }
 
@@ -261,7 +252,7 @@ dd_err_t dd_rt_parse_id(const json_t *req, const char **id, char *why,
 {
 	*id = NULL;
 	if (dd_json_get_str(req, "id", id) != DD_OK)
-		return say(why, why_len, DD_ERR_INVALID, "missing id");
+		return dd_why(why, why_len, DD_ERR_INVALID, "missing id");
 	return DD_OK;
 }
 
@@ -277,9 +268,9 @@ dd_err_t dd_rt_parse_logs(const json_t *req, const char **id,
 	if (rc == DD_ERR_NOT_FOUND)
 		*tail = DD_RT_DEFAULT_TAIL;
 	else if (rc)
-		return say(why, why_len, DD_ERR_INVALID,
-			   "tail must be an integer from 0 to %u",
-			   DD_RT_MAX_TAIL);
+		return dd_why(why, why_len, DD_ERR_INVALID,
+			      "tail must be an integer from 0 to %u",
+			      DD_RT_MAX_TAIL);
 	return DD_OK;
 }
 
@@ -310,8 +301,9 @@ dd_err_t dd_rt_parse_report_data(const json_t *req, uint8_t rd[64],
 		return DD_OK;
 	if ((b64 != NULL && !json_is_string(b64)) ||
 	    (b64 == NULL && !json_is_string(nonce)))
-		return say(why, why_len, DD_ERR_INVALID, "%s must be a string",
-			   b64 != NULL ? "report_data_b64" : "nonce");
+		return dd_why(why, why_len, DD_ERR_INVALID,
+			      "%s must be a string",
+			      b64 != NULL ? "report_data_b64" : "nonce");
 	s = json_string_value(b64 != NULL ? b64 : nonce);
 	n = json_string_length(b64 != NULL ? b64 : nonce);
 	dd_buf_init(&out, dd_b64_decoded_max(n) + 1);
@@ -328,14 +320,14 @@ dd_err_t dd_rt_parse_report_data(const json_t *req, uint8_t rd[64],
 		rc = dd_b64_decode(DD_B64_STD, s, n, &out);
 	}
 	if (rc == DD_ERR_NOMEM) {
-		rc = say(why, why_len, rc, "out of memory");
+		rc = dd_why(why, why_len, rc, "out of memory");
 	} else if (rc) {
-		rc = say(why, why_len, DD_ERR_INVALID,
-			 "%s: not padded standard encoding", what);
+		rc = dd_why(why, why_len, DD_ERR_INVALID,
+			    "%s: not padded standard encoding", what);
 	} else if (out.len > 64) {
-		rc = say(why, why_len, DD_ERR_INVALID,
-			 "TDX report data is %zu bytes; maximum is 64",
-			 out.len);
+		rc = dd_why(why, why_len, DD_ERR_INVALID,
+			    "TDX report data is %zu bytes; maximum is 64",
+			    out.len);
 	} else {
 		if (out.len > 0)
 			memcpy(rd, out.data, out.len);
@@ -414,13 +406,14 @@ static dd_err_t segment_field(const json_t *obj, const char *key, size_t max,
 	if (rc == DD_ERR_NOT_FOUND && !required)
 		return DD_OK;
 	if (rc || !segment_ok(s, strlen(s), max))
-		return say(why, why_len, DD_ERR_INVALID,
-			   BAD_DEPLOY "github_release.%s must be a plain name "
-			   "(1-%zu of [A-Za-z0-9._+~-], not . or ..)",
-			   key, max);
+		return dd_why(why, why_len, DD_ERR_INVALID,
+			      BAD_DEPLOY "github_release.%s must be a plain "
+			      "name (1-%zu of [A-Za-z0-9._+~-], not . or ..)",
+			      key, max);
 	*out = dd_strdup(s);
 	return *out != NULL ? DD_OK
-			    : say(why, why_len, DD_ERR_NOMEM, "out of memory");
+			    : dd_why(why, why_len, DD_ERR_NOMEM,
+				     "out of memory");
 }
 
 static dd_err_t parse_repo(const json_t *gr, dd_rt_release *r, char *why,
@@ -438,12 +431,12 @@ static dd_err_t parse_repo(const json_t *gr, dd_rt_release *r, char *why,
 	r->owner = dd_strndup(s, (size_t)(slash - s));
 	r->repo = dd_strdup(slash + 1);
 	if (r->owner == NULL || r->repo == NULL)
-		return say(why, why_len, DD_ERR_NOMEM, "out of memory");
+		return dd_why(why, why_len, DD_ERR_NOMEM, "out of memory");
 	return DD_OK;
 bad:
-	return say(why, why_len, DD_ERR_INVALID,
-		   BAD_DEPLOY "github_release.repo must be owner/name, each "
-		   "a plain name (no path traversal)");
+	return dd_why(why, why_len, DD_ERR_INVALID,
+		      BAD_DEPLOY "github_release.repo must be owner/name, each "
+		      "a plain name (no path traversal)");
 }
 
 static dd_err_t parse_release(const json_t *gr, dd_rt_release **out,
@@ -455,11 +448,11 @@ static dd_err_t parse_release(const json_t *gr, dd_rt_release **out,
 
 	*out = NULL;
 	if (!json_is_object(gr))
-		return say(why, why_len, DD_ERR_INVALID,
-			   BAD_DEPLOY "github_release must be an object");
+		return dd_why(why, why_len, DD_ERR_INVALID,
+			      BAD_DEPLOY "github_release must be an object");
 	r = dd_calloc(1, sizeof *r);
 	if (r == NULL)
-		return say(why, why_len, DD_ERR_NOMEM, "out of memory");
+		return dd_why(why, why_len, DD_ERR_NOMEM, "out of memory");
 	rc = parse_repo(gr, r, why, why_len);
 	if (rc == DD_OK)
 		rc = segment_field(gr, "asset", MAX_ASSET, 1, &r->asset, why,
@@ -473,23 +466,24 @@ static dd_err_t parse_release(const json_t *gr, dd_rt_release **out,
 	if (rc)
 		goto out;
 	if (ends_with(r->asset, ".tar.gz") || ends_with(r->asset, ".tgz")) {
-		rc = say(why, why_len, DD_ERR_INVALID,
-			 BAD_DEPLOY "github_release: tarball assets are not "
-			 "supported by the local runtime");
+		rc = dd_why(why, why_len, DD_ERR_INVALID,
+			    BAD_DEPLOY "github_release: tarball assets are not "
+			    "supported by the local runtime");
 		goto out;
 	}
 	rc = dd_json_get_str(gr, "sha256", &sha);
 	if (rc == DD_OK) {
 		if (dd_hex_decode(sha, strlen(sha), r->sha256, 32) != DD_OK) {
-			rc = say(why, why_len, DD_ERR_INVALID,
-				 BAD_DEPLOY "github_release.sha256 must be 64 "
-				 "hex digits");
+			rc = dd_why(why, why_len, DD_ERR_INVALID,
+				    BAD_DEPLOY "github_release.sha256 must be "
+				    "64 hex digits");
 			goto out;
 		}
 		r->has_sha256 = 1;
 	} else if (rc != DD_ERR_NOT_FOUND) {
-		rc = say(why, why_len, DD_ERR_INVALID,
-			 BAD_DEPLOY "github_release.sha256 must be a string");
+		rc = dd_why(why, why_len, DD_ERR_INVALID,
+			    BAD_DEPLOY "github_release.sha256 must be a "
+			    "string");
 		goto out;
 	}
 	*out = r;
@@ -544,9 +538,9 @@ static dd_err_t parse_restart(const json_t *req, dd_rt_spec *s, char *why,
 			return DD_OK;
 		}
 	}
-	return say(why, why_len, DD_ERR_INVALID,
-		   BAD_DEPLOY "restart must be \"no\", \"on-failure\" or "
-		   "\"always\"");
+	return dd_why(why, why_len, DD_ERR_INVALID,
+		      BAD_DEPLOY "restart must be \"no\", \"on-failure\" or "
+		      "\"always\"");
 }
 
 static dd_err_t parse_lists(const json_t *req, dd_rt_spec *s, char *why,
@@ -556,11 +550,11 @@ static dd_err_t parse_lists(const json_t *req, dd_rt_spec *s, char *why,
 	dd_err_t rc;
 
 	if (cmd != NULL && !json_is_array(cmd))
-		return say(why, why_len, DD_ERR_INVALID,
-			   BAD_DEPLOY "cmd must be an array of strings");
+		return dd_why(why, why_len, DD_ERR_INVALID,
+			      BAD_DEPLOY "cmd must be an array of strings");
 	if (env != NULL && !json_is_array(env))
-		return say(why, why_len, DD_ERR_INVALID,
-			   BAD_DEPLOY "env must be an array of strings");
+		return dd_why(why, why_len, DD_ERR_INVALID,
+			      BAD_DEPLOY "env must be an array of strings");
 	if (cmd != NULL) {
 		rc = str_array(cmd, DD_RT_MAX_ARGS, &s->argv, &s->argc);
 	} else {
@@ -572,11 +566,11 @@ static dd_err_t parse_lists(const json_t *req, dd_rt_spec *s, char *why,
 	if (rc == DD_OK && s->env != NULL)
 		drop_bad_env(s);
 	if (rc == DD_ERR_NOMEM)
-		return say(why, why_len, rc, "out of memory");
+		return dd_why(why, why_len, rc, "out of memory");
 	if (rc)
-		return say(why, why_len, DD_ERR_INVALID,
-			   BAD_DEPLOY "cmd and env must be arrays of at most "
-			   "%d strings", DD_RT_MAX_ARGS);
+		return dd_why(why, why_len, DD_ERR_INVALID,
+			      BAD_DEPLOY "cmd and env must be arrays of at "
+			      "most %d strings", DD_RT_MAX_ARGS);
 	return DD_OK;
 }
 
@@ -592,22 +586,23 @@ dd_err_t dd_rt_parse_deploy(const json_t *req, dd_rt_spec **out, char *why,
 	*out = NULL;
 	s = dd_calloc(1, sizeof *s);
 	if (s == NULL)
-		return say(why, why_len, DD_ERR_NOMEM, "out of memory");
+		return dd_why(why, why_len, DD_ERR_NOMEM, "out of memory");
 	v = field(req, "app_name");
 	if (v != NULL) {
 		name = json_string_value(v);
 		if (name == NULL || strlen(name) != json_string_length(v) ||
 		    !app_name_ok(name, strlen(name))) {
-			rc = say(why, why_len, DD_ERR_INVALID,
-				 BAD_DEPLOY "app_name must be 1-%d characters "
-				 "of [A-Za-z0-9._-], starting with a letter "
-				 "or digit", DD_RT_MAX_APP_NAME);
+			rc = dd_why(why, why_len, DD_ERR_INVALID,
+				    BAD_DEPLOY "app_name must be 1-%d "
+				    "characters of [A-Za-z0-9._-], starting "
+				    "with a letter or digit",
+				    DD_RT_MAX_APP_NAME);
 			goto out;
 		}
 	}
 	s->app_name = dd_strdup(name);
 	if (s->app_name == NULL) {
-		rc = say(why, why_len, DD_ERR_NOMEM, "out of memory");
+		rc = dd_why(why, why_len, DD_ERR_NOMEM, "out of memory");
 		goto out;
 	}
 	rc = parse_lists(req, s, why, why_len);
@@ -615,8 +610,8 @@ dd_err_t dd_rt_parse_deploy(const json_t *req, dd_rt_spec **out, char *why,
 		goto out;
 	rc = dd_json_get_bool(req, "tty", &tty);
 	if (rc && rc != DD_ERR_NOT_FOUND) {
-		rc = say(why, why_len, DD_ERR_INVALID,
-			 BAD_DEPLOY "tty must be a boolean");
+		rc = dd_why(why, why_len, DD_ERR_INVALID,
+			    BAD_DEPLOY "tty must be a boolean");
 		goto out;
 	}
 	s->tty = tty;

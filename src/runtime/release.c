@@ -85,20 +85,6 @@ static int open_beneath(const char *dir, int dirfd, const char *rel)
 	return (int)fd;
 }
 
-static dd_err_t say(char *why, size_t why_len, dd_err_t rc, const char *fmt,
-		    ...) __attribute__((format(printf, 4, 5)));
-
-static dd_err_t say(char *why, size_t why_len, dd_err_t rc, const char *fmt,
-		    ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(why, why_len, fmt, ap);
-	va_end(ap);
-	return rc;
-}
-
 /* Copies src to dst while hashing; CANCELLED, TOO_LARGE or IO (*err). */
 static dd_err_t copy_hash(int src, int dst, uint64_t max_bytes,
 			  const atomic_int *cancel, uint8_t digest[32],
@@ -203,50 +189,51 @@ dd_err_t dd_rt_release_install(const char *releases_dir, const char *dest_dir,
 	n = snprintf(relpath, sizeof relpath, "%s/%s/%s/%s", rel->owner,
 		     rel->repo, tag, rel->asset);
 	if (n < 0 || (size_t)n >= sizeof relpath)
-		return say(why, why_len, DD_ERR_INVALID,
-			   "github_release: names too long");
+		return dd_why(why, why_len, DD_ERR_INVALID,
+			      "github_release: names too long");
 	snprintf(part, sizeof part, ".%s.partial", rel->asset);
 	n = snprintf(path_out, path_len, "%s/%s", dest_dir, prog);
 	if (n < 0 || (size_t)n >= path_len) {
 		path_out[0] = '\0';
-		return say(why, why_len, DD_ERR_INVALID,
-			   "github_release: path too long");
+		return dd_why(why, why_len, DD_ERR_INVALID,
+			      "github_release: path too long");
 	}
 	dir = open(releases_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dir < 0) {
 		e = errno;
-		rc = say(why, why_len, DD_ERR_IO, "github_release: releases "
-			 "directory %s: %s", releases_dir,
-			 err_text(e, ebuf, sizeof ebuf));
+		rc = dd_why(why, why_len, DD_ERR_IO, "github_release: releases "
+			    "directory %s: %s", releases_dir,
+			    err_text(e, ebuf, sizeof ebuf));
 		goto out;
 	}
 	src = open_beneath(releases_dir, dir, relpath);
 	if (src < 0) {
 		e = errno;
-		rc = say(why, why_len,
-			 e == ENOENT || e == ENOTDIR ? DD_ERR_NOT_FOUND
-						     : DD_ERR_FORBIDDEN,
-			 "github_release: %s/%s@%s asset %s: %s", rel->owner,
-			 rel->repo, tag, rel->asset,
-			 open_error(e, ebuf, sizeof ebuf));
+		rc = dd_why(why, why_len,
+			    e == ENOENT || e == ENOTDIR ? DD_ERR_NOT_FOUND
+							: DD_ERR_FORBIDDEN,
+			    "github_release: %s/%s@%s asset %s: %s", rel->owner,
+			    rel->repo, tag, rel->asset,
+			    open_error(e, ebuf, sizeof ebuf));
 		goto out;
 	}
 	if (fstat(src, &st) != 0 || !S_ISREG(st.st_mode)) {
-		rc = say(why, why_len, DD_ERR_FORBIDDEN,
-			 "github_release: asset %s is not a regular file",
-			 rel->asset);
+		rc = dd_why(why, why_len, DD_ERR_FORBIDDEN,
+			    "github_release: asset %s is not a regular file",
+			    rel->asset);
 		goto out;
 	}
 	if ((uint64_t)st.st_size > max_bytes) {
-		rc = say(why, why_len, DD_ERR_TOO_LARGE, "github_release: "
-			 "asset larger than %llu bytes",
-			 (unsigned long long)max_bytes);
+		rc = dd_why(why, why_len, DD_ERR_TOO_LARGE, "github_release: "
+			    "asset larger than %llu bytes",
+			    (unsigned long long)max_bytes);
 		goto out;
 	}
 	if (mkdir(dest_dir, 0700) != 0) {
 		e = errno;
-		rc = say(why, why_len, DD_ERR_IO, "github_release: making %s: "
-			 "%s", dest_dir, err_text(e, ebuf, sizeof ebuf));
+		rc = dd_why(why, why_len, DD_ERR_IO,
+			    "github_release: making %s: "
+			    "%s", dest_dir, err_text(e, ebuf, sizeof ebuf));
 		goto out;
 	}
 	made = 1;
@@ -256,30 +243,33 @@ dd_err_t dd_rt_release_install(const char *releases_dir, const char *dest_dir,
 					 O_CLOEXEC | O_NOFOLLOW, 0700);
 	if (dst < 0) {
 		e = errno;
-		rc = say(why, why_len, DD_ERR_IO, "github_release: installing: "
-			 "%s", err_text(e, ebuf, sizeof ebuf));
+		rc = dd_why(why, why_len, DD_ERR_IO,
+			    "github_release: installing: "
+			    "%s", err_text(e, ebuf, sizeof ebuf));
 		goto out;
 	}
 	rc = copy_hash(src, dst, max_bytes, cancel, digest, &e);
 	if (rc) {
-		rc = say(why, why_len, rc, "github_release: copying %s: %s",
-			 rel->asset, rc == DD_ERR_CANCELLED ? "cancelled"
-				     : rc == DD_ERR_TOO_LARGE ? "too large"
-				     : err_text(e, ebuf, sizeof ebuf));
+		rc = dd_why(why, why_len, rc, "github_release: copying %s: %s",
+			    rel->asset, rc == DD_ERR_CANCELLED ? "cancelled"
+					: rc == DD_ERR_TOO_LARGE ? "too large"
+					: err_text(e, ebuf, sizeof ebuf));
 		goto out;
 	}
 	if (rel->has_sha256 && CRYPTO_memcmp(digest, rel->sha256, 32) != 0) {
 		dd_hex_encode(rel->sha256, 32, want);
 		dd_hex_encode(digest, 32, got);
-		rc = say(why, why_len, DD_ERR_CRYPTO, "github_release: sha256 "
-			 "mismatch for %s: expected %s, got %s", rel->asset,
-			 want, got);
+		rc = dd_why(why, why_len, DD_ERR_CRYPTO,
+			    "github_release: sha256 "
+			    "mismatch for %s: expected %s, got %s", rel->asset,
+			    want, got);
 		goto out;
 	}
 	e = publish(dest, &dst, part, rel);
 	if (e) {
-		rc = say(why, why_len, DD_ERR_IO, "github_release: installing: "
-			 "%s", err_text(e, ebuf, sizeof ebuf));
+		rc = dd_why(why, why_len, DD_ERR_IO,
+			    "github_release: installing: "
+			    "%s", err_text(e, ebuf, sizeof ebuf));
 		goto out;
 	}
 	made = 0; /* it stays: the deployment runs it */
